@@ -55,3 +55,53 @@ def test_missing_dataset_names_where_it_looked(monkeypatch, tmp_path):
         data.load("mnist")
     msg = str(err.value)
     assert str(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz") in msg and "CONVLIB_DATA" in msg and "offline" in msg
+
+
+def _offline_copy(tmp_path, *rels):
+    """A private search path holding copies of some offline files (to damage them)."""
+    import shutil
+
+    src = next(p for p in data.search_path() if (p / rels[0]).is_file())
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, tmp_path / rel)
+    return tmp_path
+
+
+MNIST = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
+
+
+@needs_offline
+@pytest.mark.parametrize("rel, damage", [(MNIST[0], "truncate"), (MNIST[0], "empty"), (MNIST[1], "garbage"),
+                                         ("cifar10/cifar10_test.npz", "truncate"), ("cifar10/cifar10_test.npz", "empty")])
+def test_a_damaged_data_file_is_named(tmp_path, monkeypatch, rel, damage):
+    root = _offline_copy(tmp_path, rel, *(MNIST if rel.startswith("mnist") else ()))
+    bad = root / rel
+    raw = bad.read_bytes()
+    bad.write_bytes({"truncate": raw[: len(raw) // 2], "empty": b"", "garbage": b"\x1f\x8b not gzip"}[damage])
+    monkeypatch.setenv("CONVLIB_DATA", str(root))
+    monkeypatch.setattr(data, "ROOT", tmp_path / "nowhere")
+    name = rel.split("/")[0]
+    with pytest.raises(ValueError, match=f"data file {bad} is corrupt or truncated"):
+        data.load(name, "test")
+
+
+@needs_offline
+def test_sources_fingerprint_and_recording(tmp_path, monkeypatch):
+    import hashlib
+    import lzma
+
+    with data.recording() as seen:
+        data.load("mnist", "train", n=4)
+    assert seen == {"mnist/train"}
+    fp = data.fingerprint(seen)
+    assert set(fp) == set(MNIST)  # no training files offline: the test files are split
+    assert fp[MNIST[1]] == hashlib.sha256(data.find(MNIST[1]).read_bytes()).hexdigest()
+    # an .xz copy is found under the plain name and fingerprinted by its content
+    root = _offline_copy(tmp_path, *MNIST)
+    (root / (MNIST[1] + ".xz")).write_bytes(lzma.compress((root / MNIST[1]).read_bytes()))
+    (root / MNIST[1]).unlink()
+    monkeypatch.setenv("CONVLIB_DATA", str(root))
+    assert data.find(MNIST[1]).name.endswith(".xz") and data.fingerprint(seen) == fp
+    with pytest.raises(ValueError, match="unknown data request 'svhn/train'"):
+        data.sources("svhn/train")

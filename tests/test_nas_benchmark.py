@@ -24,9 +24,15 @@ def test_accuracy_lookup():
 def test_missing_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CONVLIB_DATA", str(tmp_path))
     monkeypatch.setattr(benchmark.data, "ROOT", tmp_path)
-    benchmark.load.cache_clear()
-    try:
-        with pytest.raises(FileNotFoundError, match="nb201_test_accuracy_200ep.csv.*Put the CSV"):
-            benchmark.load()
-    finally:
-        benchmark.load.cache_clear()
+    with pytest.raises(FileNotFoundError, match="nb201_test_accuracy_200ep.csv.*Put the CSV"):
+        benchmark.load()
+
+
+@pytest.mark.parametrize("damage", [b"", b"CIFAR10TestAccuracy200Epochs\n1\n", b"\x00\xff\xfe garbage"])
+def test_a_damaged_table_names_the_file(monkeypatch, tmp_path, damage):
+    (tmp_path / "nasbench201").mkdir()
+    bad = tmp_path / "nasbench201" / "nb201_test_accuracy_200ep.csv"
+    bad.write_bytes(damage)
+    monkeypatch.setenv("CONVLIB_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match=str(bad)):
+        benchmark.load()

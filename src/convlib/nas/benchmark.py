@@ -8,33 +8,41 @@ so wherever a method would select by validation accuracy, test accuracy stands i
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import io
 
 import numpy as np
 import pandas as pd
 
 from convlib import data
 from convlib.dag import DAGLike, parse
+from convlib.fingerprint import memo
 
-FILE = "nasbench201/nb201_test_accuracy_200ep.csv"
+FILE = data.NB201_FILE
 DATASETS = {"cifar10": "CIFAR10TestAccuracy200Epochs", "cifar100": "CIFAR100TestAccuracy200Epochs",
             "imagenet16": "ImageNetTestAccuracy200Epochs"}
 N_CELLS = 15625
 
 
-@lru_cache(maxsize=1)
 def load() -> pd.DataFrame:
     """The table, indexed by benchmark index: columns ``arch``, ``cifar10``, ``cifar100``,
     ``imagenet16`` (test accuracy, %) and ``unique`` (canonical class)."""
     try:
-        path = data.find(FILE)
+        (path,) = data.sources("nasbench201").values()
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"NAS-Bench-201 ground truth {FILE!r} not found ({err}). Put the CSV exported from the "
             "NATS-Bench topology API there (columns " + ", ".join(DATASETS.values()) +
             ", ArchitectureString, UniqueString; 15,625 rows in benchmark index order), see "
             "../shared/data/README.md.") from None
-    raw = pd.read_csv(path)
+    return _read(path)
+
+
+@memo
+def _read(path) -> pd.DataFrame:
+    try:
+        raw = pd.read_csv(io.BytesIO(data.read_bytes(path)))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(data.corrupt(path, err)) from None
     missing = [c for c in (*DATASETS.values(), "ArchitectureString", "UniqueString") if c not in raw]
     if missing or len(raw) != N_CELLS:
         raise ValueError(f"{path}: expected {N_CELLS} rows with columns {list(DATASETS.values())}, "
@@ -46,7 +54,7 @@ def load() -> pd.DataFrame:
     return table
 
 
-@lru_cache(maxsize=1)
+@memo
 def _positions() -> dict[str, int]:
     return {a: i for i, a in enumerate(load()["arch"])}
 
