@@ -18,7 +18,7 @@ endif
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: venv test unit bench results book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
+.PHONY: venv test unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
 NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/appendix_*.ipynb)
@@ -44,7 +44,7 @@ $(STAMP): requirements.lock pyproject.toml
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
-test: unit nbval smoke lint-workflow
+test: unit status nbval smoke lint-workflow
 	if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ]; then $(MAKE) $(CHROMIUM) || true; fi
 	if [ -x $(CHROMIUM) ]; then $(MAKE) check-site; else echo "check-site SKIPPED: no $(CHROMIUM) (apt-get install chromium)"; fi
 
@@ -68,8 +68,14 @@ lint-workflow: $(NPM_STAMP)
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f; done
 
+# Compute what is missing or stale in the results cache (resumes; WORKERS=N fans shards out on Dask).
+WORKERS ?= 0
 results: $(STAMP)
-	$(PY) -m convlib results
+	$(PY) -m convlib results --profile $(PROFILE) --workers $(WORKERS)
+
+# Every committed result is fresh: same code and data fingerprints as now (exit 1 otherwise).
+status: $(STAMP)
+	$(PY) -m convlib results --status
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from convlib import bookrun
+from convlib import bookrun, registry
 
 ROOT = bookrun.ROOT
 CHAPTERS = bookrun.chapters()
-PAPER = bookrun.profile("paper")
-SMOKE = bookrun.profile("smoke")
+PAPER = registry.profile("paper")
+SMOKE = registry.profile("smoke")
 ids = [nb.stem for nb in CHAPTERS]
 
 
@@ -24,7 +24,7 @@ def test_there_are_chapters():
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=ids)
 def test_parameters_cell_is_the_paper_profile_and_smoke_has_the_same_keys(nb):
-    cell = bookrun.parameters_cell(nb)
+    cell = registry.parameters_cell(nb)
     assert nb.stem in PAPER, f"book/params/paper.yaml has no section {nb.stem}"
     assert cell == PAPER[nb.stem], f"{nb.name}: parameters cell differs from book/params/paper.yaml"
     assert nb.stem in SMOKE, f"book/params/smoke.yaml has no section {nb.stem}"
@@ -57,8 +57,6 @@ def test_parameters_for_needs_a_section_except_for_the_appendix(tmp_path):
     assert bookrun.parameters_for(tmp_path / f"{bookrun.APPENDIX}.ipynb", {}, "paper") == {}
     with pytest.raises(ValueError, match="has no section '02_y'"):
         bookrun.parameters_for(tmp_path / "02_y.ipynb", {}, "smoke")
-    with pytest.raises(FileNotFoundError, match="no parameter profile"):
-        bookrun.profile("nope")
 
 
 def _notebook(tmp_path, source, tags=("parameters",)):
@@ -67,15 +65,6 @@ def _notebook(tmp_path, source, tags=("parameters",)):
     path = tmp_path / "01_t.ipynb"
     path.write_text(json.dumps(nb))
     return path
-
-
-def test_parameters_cell_reads_literals_and_rejects_code(tmp_path):
-    assert bookrun.parameters_cell(_notebook(tmp_path, "n = 3\nxs = [1, 2.5]\nname = 'a'\n")) == \
-        {"n": 3, "xs": [1, 2.5], "name": "a"}
-    with pytest.raises(ValueError, match="plain variables"):
-        bookrun.parameters_cell(_notebook(tmp_path, "import os\n"))
-    with pytest.raises(ValueError, match="exactly one code cell tagged 'parameters'"):
-        bookrun.parameters_cell(_notebook(tmp_path, "n = 3\n", tags=()))
 
 
 def test_tidy_drops_run_timestamps_and_hides_injected_parameters(tmp_path):

@@ -1,33 +1,18 @@
-"""convlib.results: stable keys, atomic writes, provenance, the off switch, and committed entries that
-still match what their code computes today."""
+"""convlib.results: stable keys, atomic 0644 writes, temporary files cleaned, unreadable entries named,
+and freshness against code and data fingerprints; committed entries still equal a fresh computation."""
 import json
 import math
 import os
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from convlib import results
+from convlib import data, fingerprint, registry, results
 
-PROVENANCE = {"commit", "dirty", "device", "torch", "numpy", "python", "wall_s", "date"}
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty cache folder, the cache on, and a toy experiment that counts its calls."""
-    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
-    monkeypatch.setenv("CONVLIB_CACHE", "1")
-    calls = []
-
-    def toy(n: int, seed: int) -> dict:
-        calls.append((n, seed))
-        rng = np.random.default_rng(seed)
-        return {"mean": float(rng.normal(size=n).mean()), "x": rng.normal(size=(n, 2)), "label": "toy"}
-
-    results.REGISTRY.pop("test.toy", None)
-    results.experiment("test.toy", chapter="00_test")(toy)
-    yield tmp_path, calls
-    results.REGISTRY.pop("test.toy", None)
+PROVENANCE = {"commit", "dirty", "device", "torch", "numpy", "python", "wall_s", "date", "code", "data", "datasets"}
 
 
 def test_hash_is_stable_and_order_free():
@@ -39,74 +24,100 @@ def test_hash_is_stable_and_order_free():
     assert results.param_hash("other", {"a": 1, "b": [1.5, 2], "c": "x"}) != "4833b52a7a4b"
 
 
-def test_only_the_functions_keys_are_hashed(cache):
-    assert results.paths("test.toy", {"n": 3, "seed": 0}) == results.paths("test.toy", {"n": 3, "seed": 0, "other": 9})
-    with pytest.raises(ValueError, match=r"needs parameters \['seed'\]"):
-        results.paths("test.toy", {"n": 3})
-    with pytest.raises(ValueError, match="unknown experiment"):
-        results.get("test.nope", {})
+def _prov(**kw) -> dict:
+    return {**results.provenance(0.1, [], []), **kw}
 
 
-def test_get_stores_once_then_loads_with_provenance(cache):
-    folder, calls = cache
-    first = results.get("test.toy", {"n": 4, "seed": 1, "unused": True})
-    second = results.get("test.toy", {"n": 4, "seed": 1})
-    assert len(calls) == 1
-    assert second["mean"] == first["mean"] and second["label"] == "toy"
-    np.testing.assert_array_equal(second["x"], first["x"])
-    assert PROVENANCE <= set(second["_provenance"])
-    assert second["_provenance"]["wall_s"] >= 0
-    entry = json.loads(next(folder.glob("test.toy/*.json")).read_text())
-    assert entry["params"] == {"n": 4, "seed": 1} and entry["arrays"] == ["x"]
-    assert [e["name"] for e in results.entries()] == ["test.toy"]
+def test_write_then_read_round_trips_with_readable_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
+    entry = results.Entry("toy.x", "abc123", "00-05")
+    results.write(entry, {"n": 3}, {"x": np.arange(3.0), "label": "toy", "k": np.int64(4)}, _prov())
+    back = results.read(entry)
+    np.testing.assert_array_equal(back["x"], np.arange(3.0))
+    assert back["label"] == "toy" and back["k"] == 4 and PROVENANCE <= set(back["_provenance"])
+    assert entry.json == tmp_path / "toy.x" / "abc123" / "00-05.json"
+    for path in (entry.json, entry.npz):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert list(results.stored()) == [entry] and results.stored_shards("toy.x", "abc123") == ["00-05"]
+    assert not list((tmp_path / results.TMP).iterdir())
 
 
-def test_interrupted_write_leaves_no_entry_and_next_call_recomputes(cache, monkeypatch):
-    folder, calls = cache
-    real_replace = os.replace
-
-    def interrupted(src, dst):
-        if str(dst).endswith(".json"):  # the index file is written last: die right before it lands
-            raise KeyboardInterrupt
-        real_replace(src, dst)
-
-    monkeypatch.setattr(results.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        results.get("test.toy", {"n": 5, "seed": 2})
-    assert results.load("test.toy", {"n": 5, "seed": 2}) is None
-    assert not list(folder.rglob("*.json")) and not list(folder.rglob("*.tmp"))
-    monkeypatch.setattr(results.os, "replace", real_replace)
-    results.get("test.toy", {"n": 5, "seed": 2})
-    assert len(calls) == 2
-    assert results.load("test.toy", {"n": 5, "seed": 2}) is not None
+def test_a_killed_writer_leaves_only_a_temporary_file_that_the_next_run_removes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
+    # a child process that dies (SIGKILL) in the middle of a write, after its temporary file exists
+    code = ("import os, signal, numpy as np; from convlib import results\n"
+            "real = os.replace\n"
+            "def die(src, dst): os.kill(os.getpid(), signal.SIGKILL)\n"
+            "results.os.replace = die\n"
+            "results.write(results.Entry('toy.x', 'k1'), {}, {'x': np.ones(3)}, {'dirty': False})\n")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ}, capture_output=True)
+    assert proc.returncode == -9
+    leftovers = list((tmp_path / results.TMP).iterdir())
+    assert len(leftovers) == 1 and not list(tmp_path.glob("toy.x/*"))
+    mine = tmp_path / results.TMP / f"{os.getpid()}.live.tmp"
+    mine.write_bytes(b"")  # a temporary file of a live process (this one) is left alone
+    assert results.clean_tmp() == leftovers and list((tmp_path / results.TMP).iterdir()) == [mine]
 
 
-def test_cache_off_computes_every_time_and_writes_nothing(cache, monkeypatch):
-    folder, calls = cache
-    monkeypatch.setenv("CONVLIB_CACHE", "0")
-    a = results.get("test.toy", {"n": 3, "seed": 0})
-    b = results.get("test.toy", {"n": 3, "seed": 0})
-    assert len(calls) == 2 and a["mean"] == b["mean"]
-    assert PROVENANCE <= set(a["_provenance"])
-    assert not any(folder.iterdir())
+@pytest.mark.parametrize("damage", ["truncate_json", "truncate_npz", "remove_npz", "not_an_entry"])
+def test_unreadable_entries_name_the_file_and_how_to_recompute(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
+    entry = results.Entry("toy.x", "k2")
+    results.write(entry, {}, {"x": np.arange(1000.0)}, _prov())
+    bad = entry.json if damage in ("truncate_json", "not_an_entry") else entry.npz
+    if damage.startswith("truncate"):
+        bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2])
+    elif damage == "remove_npz":
+        bad.unlink()
+    else:
+        bad.write_text("[1, 2]")
+    with pytest.raises(results.CorruptEntry) as err:
+        results.read(entry)
+    assert str(bad) in str(err.value) and "python -m convlib results --only toy.x" in str(err.value)
+
+
+def test_fresh_until_the_code_or_the_data_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
+    with data.recording() as requests, fingerprint.trace() as functions:
+        data.load("digits", "train", n=5)
+    prov = results.provenance(0.1, functions, requests)
+    assert prov["datasets"] == ["digits/train"] and list(prov["data"]) == ["sklearn/digits.csv.gz"]
+    assert "convlib.data:load_images" in prov["code"]
+    assert results.check(prov) is None
+    edited = {**prov, "code": {**prov["code"], "convlib.data:load_images": "0" * 16}}
+    assert "code changed: convlib.data:load_images" in results.check(edited)
+    gone = {**prov, "code": {**prov["code"], "convlib.data:renamed_away": "0" * 16}}
+    assert "convlib.data:renamed_away" in results.check(gone)
+    other = {**prov, "data": {"sklearn/digits.csv.gz": "f" * 64}}
+    assert "data differ: sklearn/digits.csv.gz (stored ffffffffffff" in results.check(other)
+    assert "no code or data fingerprint" in results.check({"commit": "x"})
+
+
+def test_source_state_reads_git(monkeypatch):
+    commit, dirty = results.source_state()
+    assert commit == "unknown" or len(commit) == 40
+    monkeypatch.setattr(results, "_git", lambda *a: None)
+    assert results.source_state() == ("unknown", False)
 
 
 # ------------------------------------------------------------------ committed entries
-MAX_WALL_S = 30.0  # recompute only entries that took at most this long when they were made
+MAX_WALL_S = 30.0  # recompute only shards that took at most this long when they were made
 SAMPLE = 3
 
 
-def _cheap_committed_entries() -> list[dict]:
-    """The cheapest committed entry of each experiment that a CPU can redo, up to SAMPLE of them."""
-    results._load_registry()
-    best: dict[str, dict] = {}
-    for e in results.entries():
-        p = e["provenance"]
-        if e["name"] not in results.REGISTRY or not p.get("device", "").startswith("cpu"):
+def _cheap_committed_shards() -> list[results.Entry]:
+    """The cheapest committed shard of each experiment that a CPU can redo, up to SAMPLE of them."""
+    registry.load_all()
+    best: dict[str, tuple[float, results.Entry]] = {}
+    for entry in results.stored():
+        doc = results.read_doc(entry)
+        p = doc["provenance"]
+        if entry.name not in registry.REGISTRY or not p.get("device", "").startswith("cpu"):
             continue  # GPU results are not expected to agree with a CPU re-run to float precision
-        if p.get("wall_s", math.inf) <= MAX_WALL_S and (e["name"] not in best or p["wall_s"] < best[e["name"]]["provenance"]["wall_s"]):
-            best[e["name"]] = e
-    return sorted(best.values(), key=lambda e: e["provenance"]["wall_s"])[:SAMPLE]
+        wall = p.get("wall_s", math.inf)
+        if wall <= MAX_WALL_S and (entry.name not in best or wall < best[entry.name][0]):
+            best[entry.name] = (wall, entry)
+    return [e for _, e in sorted(best.values(), key=lambda t: t[0])[:SAMPLE]]
 
 
 def _assert_same(name: str, cached, fresh) -> None:
@@ -131,16 +142,17 @@ def _assert_same(name: str, cached, fresh) -> None:
         assert fresh == cached, name
 
 
-@pytest.mark.parametrize("entry", _cheap_committed_entries(), ids=lambda e: f"{e['name']}:{e['key']}")
+@pytest.mark.parametrize("entry", _cheap_committed_shards(), ids=str)
 def test_committed_entry_matches_a_fresh_computation(entry):
-    cached = results.load(entry["name"], entry["params"])
-    assert cached is not None, f"{entry['name']} at {entry['key']}: the key of its stored parameters changed"
-    fresh = results.compute(entry["name"], entry["params"])
-    fresh = json.loads(json.dumps({k: results._jsonable(v) for k, v in fresh.items() if not isinstance(v, np.ndarray)})) \
+    doc = results.read_doc(entry)
+    assert registry.lookup(entry.name).key(doc["params"]) == entry.key, f"{entry}: its key scheme changed"
+    cached = results.read(entry)
+    fresh, _ = registry.compute(entry.name, doc["params"], entry.shard)
+    fresh = json.loads(json.dumps({k: results.jsonable(v) for k, v in fresh.items() if not isinstance(v, np.ndarray)})) \
         | {k: v for k, v in fresh.items() if isinstance(v, np.ndarray)}
-    cached.pop("_provenance"), fresh.pop("_provenance")
-    _assert_same(entry["name"], cached, fresh)
+    cached.pop("_provenance")
+    _assert_same(str(entry), cached, fresh)
 
 
 def test_there_are_committed_entries_to_check():
-    assert _cheap_committed_entries(), "no committed entry under data/results/ is cheap enough to recompute"
+    assert _cheap_committed_shards(), "no committed entry under data/results/ is cheap enough to recompute"

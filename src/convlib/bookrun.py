@@ -20,11 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from convlib.registry import profile
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
-PARAMS = BOOK / "params"
 APPENDIX = "appendix_reproducibility"
 
 
@@ -39,18 +38,6 @@ def notebooks(book: Path = BOOK) -> list[Path]:
     return chapters(book) + ([appendix] if appendix.exists() else [])
 
 
-def profile(name: str) -> dict[str, dict]:
-    """The sections of ``book/params/<name>.yaml`` (notebook stem -> parameters)."""
-    path = PARAMS / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in PARAMS.glob("*.yaml"))
-        raise FileNotFoundError(f"no parameter profile {path}; profiles: {known}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path} must map notebook stems to dicts of parameters")
-    return data
-
-
 def parameters_for(nb: Path, sections: dict[str, dict], profile_name: str) -> dict:
     """The parameters of notebook ``nb`` in a profile; a chapter without a section is an error."""
     if nb.stem in sections:
@@ -58,23 +45,6 @@ def parameters_for(nb: Path, sections: dict[str, dict], profile_name: str) -> di
     if nb.stem == APPENDIX:
         return {}
     raise ValueError(f"book/params/{profile_name}.yaml has no section {nb.stem!r} for {nb}")
-
-
-def parameters_cell(nb: Path) -> dict:
-    """The variables assigned in a notebook's cell tagged ``parameters`` (plain literals only)."""
-    import ast
-
-    cells = [c for c in json.loads(nb.read_text())["cells"]
-             if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{nb} must have exactly one code cell tagged 'parameters', found {len(cells)}")
-    tree = ast.parse("".join(cells[0]["source"]))
-    out = {}
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ValueError(f"{nb}: the parameters cell may only assign plain variables, got {ast.unparse(node)!r}")
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
 
 
 def tidy(path: Path) -> None:

@@ -1,58 +1,46 @@
-"""The results cache: every heavy result keyed by experiment name and parameter hash, with provenance.
+"""The results store: every heavy result on disk under ``data/results/``, with its provenance.
 
-An *experiment* is a function registered with ``@experiment(name, chapter)``; its keyword arguments
-are its parameters and it returns a dict of numbers, strings, lists and numpy arrays. ``get(name,
-params)`` returns the cached result for ``params`` (only the keys the function takes are used and
-hashed) or computes and stores it. A result is two files under ``data/results/<name>/``:
-``<hash>.json`` (parameters, scalars, provenance) and, when it holds arrays, ``<hash>.npz``; both
-are written to a temporary file and renamed, the JSON last, so an interrupted run leaves no entry
-and the next call computes it again.
+An entry is the result of one experiment (``convlib.registry``) at one set of parameters, keyed by
+``param_hash(name, params)``. It is stored as ``<name>/<key>.json`` (parameters, scalars, provenance)
+plus ``<name>/<key>.npz`` when it holds arrays; a sharded entry stores each shard the same way under
+``<name>/<key>/<shard>.json``. Every file is written to a temporary file under ``data/results/.tmp/``
+(which git ignores), made readable (0644) and renamed into place, arrays before the JSON that indexes
+them: a run killed at any moment leaves either the whole shard or nothing, and ``clean_tmp`` removes the
+leftovers of dead runs.
 
-``CONVLIB_CACHE=0`` turns the cache off (compute, never read or write); ``CONVLIB_RESULTS`` moves it.
+Provenance records the git commit (``dirty`` when ``src/`` had uncommitted changes), device, versions,
+wall time, date, and two fingerprints: ``code`` (``convlib.fingerprint``: the functions that ran and a
+hash of each one's source) and ``data`` (``convlib.data.fingerprint``: every data file read and the
+sha256 of its content, with the requests in ``datasets``). ``check(provenance)`` compares both with the
+code and data of now; that is what makes an entry ``stale``.
+
+``CONVLIB_CACHE=0`` turns the store off (compute, never read or write); ``CONVLIB_RESULTS`` moves it.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import inspect
 import io
 import json
 import os
 import platform
 import subprocess
 import tempfile
-import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import numpy as np
 
+from convlib import data, fingerprint
+
 ROOT = Path(__file__).resolve().parents[2]
+TMP = ".tmp"
 
 
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    chapter: str
-    fn: Callable[..., dict]
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(inspect.signature(self.fn).parameters)
-
-
-REGISTRY: dict[str, Experiment] = {}
-
-
-def experiment(name: str, chapter: str) -> Callable:
-    """Register ``fn(**params) -> dict`` as experiment ``name`` used by notebook ``chapter``."""
-    def register(fn: Callable[..., dict]) -> Callable[..., dict]:
-        if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
-            raise ValueError(f"experiment {name!r} is registered twice")
-        REGISTRY[name] = Experiment(name, chapter, fn)
-        return fn
-    return register
+class CorruptEntry(ValueError):
+    """A stored file that cannot be read back."""
 
 
 def cache_dir() -> Path:
@@ -63,11 +51,12 @@ def cache_enabled() -> bool:
     return os.environ.get("CONVLIB_CACHE", "1") != "0"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Plain JSON types for numpy scalars, tuples and nested containers."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -75,141 +64,185 @@ def _jsonable(value: Any) -> Any:
 
 def param_hash(name: str, params: dict) -> str:
     """First 12 hex digits of sha256 over the experiment name and its canonical JSON parameters."""
-    text = json.dumps({"name": name, "params": _jsonable(params)}, sort_keys=True, separators=(",", ":"))
+    text = json.dumps({"name": name, "params": jsonable(params)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def select(name: str, params: dict) -> dict:
-    """The parameters experiment ``name`` takes, picked from ``params``; missing ones are an error."""
-    if name not in REGISTRY:
-        _load_registry()
-    if name not in REGISTRY:
-        raise ValueError(f"unknown experiment {name!r}; registered: {sorted(REGISTRY)}")
-    keys = REGISTRY[name].keys
-    missing = [k for k in keys if k not in params]
-    if missing:
-        raise ValueError(f"experiment {name!r} needs parameters {missing}")
-    return {k: params[k] for k in keys}
+@dataclass(frozen=True)
+class Entry:
+    """Where one stored result (or one shard of it) lives."""
+
+    name: str
+    key: str
+    shard: str | None = None
+
+    @property
+    def json(self) -> Path:
+        folder = cache_dir() / self.name
+        return (folder / self.key / f"{self.shard}.json") if self.shard is not None else folder / f"{self.key}.json"
+
+    @property
+    def npz(self) -> Path:
+        return self.json.with_suffix(".npz")
+
+    def __str__(self) -> str:
+        return f"{self.name}/{self.key}" + (f"/{self.shard}" if self.shard is not None else "")
 
 
-def paths(name: str, params: dict) -> tuple[Path, Path]:
-    h = param_hash(name, select(name, params))
-    folder = cache_dir() / name
-    return folder / f"{h}.json", folder / f"{h}.npz"
+# ---------------------------------------------------------------------- provenance
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
-def provenance(wall_s: float) -> dict:
+def source_state() -> tuple[str, bool]:
+    """(commit, dirty): HEAD of the checkout holding this package, and whether ``src/`` has
+    uncommitted changes (("unknown", False) outside a git checkout)."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return "unknown", False
+    return commit, bool(_git("status", "--porcelain", "--", "src"))
+
+
+def device_name() -> str:
     import torch
 
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+
+def provenance(wall_s: float, functions, requests) -> dict:
+    """Provenance of a result computed now, which ran ``functions`` and read ``requests``."""
+    import torch
+
+    commit, dirty = source_state()
     return {
-        "commit": git("rev-parse", "HEAD") or "unknown",
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "src")),
-        "device": device,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
+        "commit": commit, "dirty": dirty, "device": device_name(),
+        "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "wall_s": round(wall_s, 3),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "code": fingerprint.hashes(functions),
+        "datasets": sorted(requests), "data": data.fingerprint(requests),
     }
 
 
+def check(prov: dict) -> str | None:
+    """Why an entry with provenance ``prov`` is stale now (None when its code and data are current)."""
+    if "code" not in prov or "data" not in prov:
+        return "no code or data fingerprint (computed before fingerprints existed)"
+    changed = fingerprint.changed(prov["code"])
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return "code changed: " + ", ".join(changed[:3]) + more
+    try:
+        now = data.fingerprint(prov.get("datasets", []))
+    except (FileNotFoundError, ValueError) as err:
+        return f"data not readable now: {err}"
+    diff = sorted(k for k in set(now) | set(prov["data"]) if now.get(k) != prov["data"].get(k))
+    if diff:
+        return "data differ: " + ", ".join(
+            f"{k} (stored {prov['data'].get(k, 'absent')[:12]}, now {now.get(k, 'absent')[:12]})" for k in diff)
+    return None
+
+
+# ---------------------------------------------------------------------- reading and writing
 def _atomic_write(path: Path, payload: bytes) -> None:
+    tmp_dir = cache_dir() / TMP
+    tmp_dir.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def load(name: str, params: dict) -> dict | None:
-    """The cached result of ``name`` at ``params``, or None when there is none."""
-    jpath, npath = paths(name, params)
-    if not jpath.exists():
-        return None
-    entry = json.loads(jpath.read_text())
-    data = dict(entry["data"])
-    if entry.get("arrays"):
-        with np.load(npath, allow_pickle=False) as z:
-            data.update({k: z[k] for k in entry["arrays"]})
-    data["_provenance"] = entry["provenance"]
-    return data
+def clean_tmp() -> list[Path]:
+    """Remove temporary files left by runs that are no longer alive; returns what was removed."""
+    removed = []
+    for tmp in (cache_dir() / TMP).glob("*.tmp"):
+        pid = tmp.name.split(".", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
-def compute(name: str, params: dict) -> dict:
-    """Run experiment ``name`` now and return its data with provenance (nothing is written)."""
-    chosen = select(name, params)
-    start = time.perf_counter()
-    data = REGISTRY[name].fn(**chosen)
-    data = dict(data)
-    data["_provenance"] = provenance(time.perf_counter() - start)
-    return data
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def store(name: str, params: dict, data: dict) -> None:
-    """Write a computed result atomically (arrays first, the JSON that indexes them last)."""
-    jpath, npath = paths(name, params)
-    arrays = {k: np.asarray(v) for k, v in data.items() if isinstance(v, np.ndarray)}
-    plain = {k: _jsonable(v) for k, v in data.items() if k != "_provenance" and k not in arrays}
+def write(entry: Entry, params: dict, result: dict, prov: dict) -> None:
+    """Store ``result`` (arrays to the NPZ, the rest to the JSON) with its parameters and provenance."""
+    arrays = {k: np.asarray(v) for k, v in result.items() if isinstance(v, np.ndarray)}
+    plain = {k: jsonable(v) for k, v in result.items() if k not in arrays}
     if arrays:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        _atomic_write(npath, buf.getvalue())
-    entry = {"name": name, "params": _jsonable(select(name, params)), "data": plain,
-             "arrays": sorted(arrays), "provenance": data["_provenance"]}
-    _atomic_write(jpath, (json.dumps(entry, indent=1, sort_keys=True) + "\n").encode())
+        _atomic_write(entry.npz, buf.getvalue())
+    doc = {"name": entry.name, "key": entry.key, "shard": entry.shard, "params": jsonable(params),
+           "data": plain, "arrays": sorted(arrays), "provenance": prov}
+    _atomic_write(entry.json, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
 
 
-def get(name: str, params: dict, *, recompute: bool = False) -> dict:
-    """Cached result of experiment ``name`` at ``params``; computed (and stored) when absent."""
-    if cache_enabled() and not recompute:
-        hit = load(name, params)
-        if hit is not None:
-            return hit
-    data = compute(name, params)
-    if cache_enabled():
-        store(name, params, data)
-    return data
+def _recompute_hint(entry: Entry) -> str:
+    return f"delete it and run: python -m convlib results --only {entry.name}"
 
 
-def entries() -> list[dict]:
-    """Every cached entry's name, parameters and provenance (for the reproducibility appendix)."""
-    out = []
-    for jpath in sorted(cache_dir().glob("*/*.json")):
-        entry = json.loads(jpath.read_text())
-        out.append({"name": entry["name"], "key": jpath.stem, "params": entry["params"], "provenance": entry["provenance"]})
+def read_doc(entry: Entry) -> dict | None:
+    """The stored JSON of an entry (None when absent); CorruptEntry when it cannot be parsed."""
+    try:
+        doc = json.loads(entry.json.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptEntry(f"cached result {entry.json} is unreadable ({err}); {_recompute_hint(entry)}") from None
+    if not isinstance(doc, dict) or not {"params", "data", "provenance"} <= set(doc):
+        raise CorruptEntry(f"cached result {entry.json} lacks params/data/provenance; {_recompute_hint(entry)}")
+    return doc
+
+
+def read(entry: Entry) -> dict | None:
+    """The stored result with its arrays and ``_provenance`` (None when absent); CorruptEntry when a
+    file of it is missing, truncated or unreadable."""
+    doc = read_doc(entry)
+    if doc is None:
+        return None
+    out = dict(doc["data"])
+    if doc.get("arrays"):
+        try:
+            with np.load(entry.npz, allow_pickle=False) as z:
+                out.update({k: z[k] for k in doc["arrays"]})
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+            raise CorruptEntry(f"cached result {entry.npz} is unreadable ({type(err).__name__}: {err}); "
+                               f"{_recompute_hint(entry)}") from None
+    out["_provenance"] = doc["provenance"]
     return out
 
 
-def _load_registry() -> None:
-    import convlib.experiments  # noqa: F401  (registers every chapter's experiments)
+def stored_shards(name: str, key: str) -> list[str]:
+    """Shard ids stored for an entry, sorted."""
+    return sorted(p.stem for p in (cache_dir() / name / key).glob("*.json"))
 
 
-def run_all(profile: str = "paper", only: str | None = None, recompute: bool = True) -> list[str]:
-    """Compute every registered experiment with the parameters of ``book/params/<profile>.yaml``
-    (its chapter's section) and store it; ``only`` keeps names that start with it. Returns the names."""
-    import yaml
-    from tqdm import tqdm
-
-    path = ROOT / "book" / "params" / f"{profile}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"no profile {profile!r}: {path} does not exist")
-    sections = yaml.safe_load(path.read_text()) or {}
-    _load_registry()
-    todo = [e for e in REGISTRY.values() if only is None or e.name.startswith(only)]
-    missing = sorted({e.chapter for e in todo} - set(sections))
-    if missing:
-        raise ValueError(f"{path} has no section for chapters {missing}")
-    for e in tqdm(sorted(todo, key=lambda e: (e.chapter, e.name)), desc=f"results ({profile})", unit="exp"):
-        get(e.name, sections[e.chapter], recompute=recompute)
-    return [e.name for e in todo]
+def stored() -> Iterator[Entry]:
+    """Every entry and shard on disk (its JSON exists), in path order."""
+    root = cache_dir()
+    for path in sorted(root.glob("*/*.json")) + sorted(root.glob("*/*/*.json")):
+        rel = path.relative_to(root).parts
+        if rel[0] == TMP:
+            continue
+        yield Entry(rel[0], path.stem) if len(rel) == 2 else Entry(rel[0], rel[1], path.stem)

@@ -1,23 +1,31 @@
-"""Tables for the reproducibility appendix: the environment and the provenance of every cached result."""
+"""Tables for the reproducibility appendix: what made the cached results, and whether each is fresh.
+
+Everything here is read from the results store and the pinned environment, not from the machine that
+builds the book, so rebuilding the book on a clean checkout leaves the appendix unchanged."""
 from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import platform
 
 import pandas as pd
 
-from convlib import results
+from convlib import registry, results, runner
 
-PACKAGES = ("torch", "numpy", "scipy", "pandas", "networkx", "matplotlib", "jupyter-book", "sphinx",
-            "myst-nb", "papermill", "nbval")
+PACKAGES = ("torch", "numpy", "scipy", "pandas", "networkx", "matplotlib", "dask", "distributed",
+            "jupyter-book", "sphinx", "myst-nb", "papermill", "nbval")
+
+
+def _docs() -> list[dict]:
+    return [doc for e in results.stored() if (doc := results.read_doc(e)) is not None]
 
 
 def environment() -> pd.DataFrame:
-    """Python, platform, the key package versions and the git commit of this run."""
-    prov = results.provenance(0.0)
-    rows = [("python", platform.python_version()), ("platform", platform.platform()),
-            ("device", prov["device"]), ("commit", prov["commit"][:12] + ("+" if prov["dirty"] else ""))]
+    """The versions the cached results were computed with (from their provenance) and the pinned
+    packages of the book's environment."""
+    provs = [d["provenance"] for d in _docs()]
+    rows = [(f"results: {k}", ", ".join(sorted({str(p.get(k, '?')) for p in provs})) or "-")
+            for k in ("python", "torch", "numpy", "device")]
+    rows.append(("results: commits", str(len({p.get("commit") for p in provs}))))
     for name in PACKAGES:
         try:
             rows.append((name, md.version(name)))
@@ -26,27 +34,34 @@ def environment() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["what", "version"]).set_index("what")
 
 
-def entries() -> pd.DataFrame:
-    """One row per cached result (``results.entries()``), oldest chapter first."""
-    cols = ["experiment", "key", "parameters", "device", "commit", "wall time (s)", "date (UTC)"]
+def entries(profile: str = "paper") -> pd.DataFrame:
+    """One row per experiment of the profile: its key, state (``runner.status``), parameters, shards,
+    devices, commits, total compute time and date of the newest shard."""
+    state = {(r.name, r.key): r.state for r in runner.status(profile)}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for doc in _docs():
+        groups.setdefault((doc["name"], doc["key"]), []).append(doc)
     rows = []
-    for e in results.entries():
-        p = e["provenance"]
-        rows.append((e["name"], e["key"], ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(e["params"].items())),
-                     p.get("device", "?"), p.get("commit", "?")[:12] + ("+" if p.get("dirty") else ""),
-                     p.get("wall_s", float("nan")), p.get("date", "?").replace("T", " ").replace("+00:00", "")))
-    return pd.DataFrame(rows, columns=cols)
+    for (name, key), docs in sorted(groups.items()):
+        provs = [d["provenance"] for d in docs]
+        rows.append((name, key, state.get((name, key), "orphan"),
+                     ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(docs[0]["params"].items())),
+                     len(docs), ", ".join(sorted({p.get("device", "?") for p in provs})),
+                     ", ".join(sorted({p.get("commit", "?")[:12] for p in provs})),
+                     round(sum(p.get("wall_s", 0.0) for p in provs), 1),
+                     max(p.get("date", "?") for p in provs).replace("T", " ").replace("+00:00", "")))
+    return pd.DataFrame(rows, columns=["experiment", "key", "state", "parameters", "shards", "device", "commit",
+                                       "compute time (s)", "date (UTC)"])
 
 
-def chapters() -> pd.DataFrame:
-    """Per chapter: registered experiments, cached entries, devices and total compute time."""
-    results._load_registry()
-    table = entries()
+def chapters(profile: str = "paper") -> pd.DataFrame:
+    """Per chapter: registered experiments, how many are fresh, devices and total compute time."""
+    table = entries(profile)
     rows = []
-    for chapter in sorted({e.chapter for e in results.REGISTRY.values()}):
-        names = sorted(n for n, e in results.REGISTRY.items() if e.chapter == chapter)
-        mine = table[table["experiment"].isin(names)]
-        rows.append((chapter, len(names), len(mine), ", ".join(sorted(set(mine["device"]))) or "-",
-                     round(float(mine["wall time (s)"].sum()), 1)))
-    return pd.DataFrame(rows, columns=["chapter", "experiments", "cached entries", "devices",
+    for chapter in sorted({e.chapter for e in registry.load_all().values()}):
+        names = sorted(n for n, e in registry.REGISTRY.items() if e.chapter == chapter)
+        mine = table[table["experiment"].isin(names) & (table["state"] != "orphan")]
+        rows.append((chapter, len(names), int((mine["state"] == "fresh").sum()),
+                     ", ".join(sorted(set(mine["device"]))) or "-", round(float(mine["compute time (s)"].sum()), 1)))
+    return pd.DataFrame(rows, columns=["chapter", "experiments", "fresh", "devices",
                                        "compute time (s)"]).set_index("chapter")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convlib import dag, results, theory
+from convlib import dag, registry, theory
 
 
 def _class_ids(keys: list[str]) -> np.ndarray:
@@ -12,7 +12,7 @@ def _class_ids(keys: list[str]) -> np.ndarray:
     return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int32)
 
 
-@results.experiment("ch01.spaces", chapter="01_dag_networks")
+@registry.experiment("ch01.spaces", chapter="01_dag_networks")
 def spaces(mlp_nodes: int, n_cells: int) -> dict:
     """Sizes and canonical-form classes of the MLP-DAG space (``mlp_nodes`` nodes after the stem) and
     of the first ``n_cells`` NAS-Bench-201 cells in ``dag.nb201_cells()`` order, with the effective

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from convlib import dag, data, kernels, mlp, results, theory
+from convlib import dag, data, kernels, mlp, registry, theory
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -12,7 +12,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(a - b) / torch.linalg.matrix_norm(b)
 
 
-@results.experiment("ch02.monte_carlo", chapter="02_nngp_propagation")
+@registry.experiment("ch02.monte_carlo", chapter="02_nngp_propagation")
 def monte_carlo(dataset: str, n: int, seed: int, dags: list, widths: list, draws: int) -> dict:
     """For each DAG and width, ``draws`` finite networks (``mlp.DAGMLP``, Kaiming fan-in): the
     relative Frobenius error of one network's ``(1/m) h_N h_N^T`` against the exact NNGP and against
@@ -37,7 +37,7 @@ def monte_carlo(dataset: str, n: int, seed: int, dags: list, widths: list, draws
     return {"err_exact": err_exact, "err_paper": err_paper, "mean_exact": mean_exact, "mean_paper": mean_paper}
 
 
-@results.experiment("ch02.paper_gap", chapter="02_nngp_propagation")
+@registry.experiment("ch02.paper_gap", chapter="02_nngp_propagation")
 def paper_gap(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     """Over every MLP-DAG with ``mlp_nodes`` nodes: relative Frobenius gap between the paper's
     recursion and the exact NNGP, and lambda_min of each, on n samples of dataset."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from convlib import dag, data, kernels, mlp, results, theory
+from convlib import dag, data, kernels, mlp, registry, theory
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:
@@ -12,7 +12,7 @@ def parity_targets(y: torch.Tensor) -> torch.Tensor:
     return (1.0 - 2.0 * (y % 2)).double()[:, None]
 
 
-@results.experiment("ch03.gd", chapter="03_spectrum_and_convergence")
+@registry.experiment("ch03.gd", chapter="03_spectrum_and_convergence")
 def gradient_descent(dataset: str, n: int, seed: int, dags: list, width: int, steps: int, seeds: int) -> dict:
     """Full-batch GD on ``1/2 sum_i (f(x_i) - y_i)^2`` (y = +-1 by label parity) for each DAG and
     ``seeds`` initialisations, in the NTK parametrisation at the given width, all models at once.
@@ -55,7 +55,7 @@ def parallel(paths: int) -> dag.DAG:
     return dag.DAG.from_edges(paths, edges)
 
 
-@results.experiment("ch03.scaling", chapter="03_spectrum_and_convergence")
+@registry.experiment("ch03.scaling", chapter="03_spectrum_and_convergence")
 def scaling(dataset: str, n: int, seed: int, max_depth: int, max_paths: int) -> dict:
     """lambda_min (exact NNGP, paper's recursion, NTK) of chains of 1..max_depth linear edges and of
     1..max_paths parallel linear edges, with the parallel lower bound ``P lambda_min(V(2 K_0))``."""

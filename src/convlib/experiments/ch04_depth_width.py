@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from convlib import dag, data, results, theory
+from convlib import dag, data, registry, theory
 
 
-@results.experiment("ch04.landscape", chapter="04_effective_depth_width")
+@registry.experiment("ch04.landscape", chapter="04_effective_depth_width")
 def landscape(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     """Effective depth/width and lambda_min (exact NNGP, paper's recursion, NTK) of every MLP-DAG
     with ``mlp_nodes`` nodes and of all 15,625 NAS-Bench-201 cells as MLP-DAGs, on n inputs."""

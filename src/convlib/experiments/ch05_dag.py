@@ -21,7 +21,7 @@ import torch
 from scipy import stats
 
 from convlib import dag as _dag
-from convlib import data, kernels, results, theory
+from convlib import data, kernels, registry, theory
 from convlib.mlp import DAGMLP, per_model_loss, train
 
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}
@@ -50,7 +50,7 @@ def _grid(dags: Sequence[str], n_seeds: int) -> tuple[list[str], list[int]]:
     return [d for d in dags for _ in range(n_seeds)], [s for _ in dags for s in range(n_seeds)]
 
 
-@results.experiment("ch05.figure3_released", chapter=CHAPTER)
+@registry.experiment("ch05.figure3_released", chapter=CHAPTER)
 def figure3_released(datasets: list, fig3_seeds: int, rel_n: int, rel_width: int, rel_batch: int,
                      rel_lr: float, rel_epochs: int, data_seed: int) -> dict:
     """The three Figure-3 DAGs, ``fig3_seeds`` seeds each, trained with the released recipe (SGD,
@@ -72,7 +72,7 @@ def figure3_released(datasets: list, fig3_seeds: int, rel_n: int, rel_width: int
     return out
 
 
-@results.experiment("ch05.figure3_gd", chapter=CHAPTER)
+@registry.experiment("ch05.figure3_gd", chapter=CHAPTER)
 def figure3_gd(datasets: list, fig3_seeds: int, gd_n: int, gd_width: int, gd_steps: int, gd_lr_frac: float,
                data_seed: int) -> dict:
     """The three Figure-3 DAGs trained by full-batch GD on the squared loss (NTK parametrisation) on
@@ -100,7 +100,7 @@ def parameter_count(arch: str, d_in: int, width: int, d_out: int = N_CLASSES) ->
     return d_in * width + len(_dag.parse(arch).edges("linear")) * width * width + width * d_out
 
 
-@results.experiment("ch05.all_dags", chapter=CHAPTER)
+@registry.experiment("ch05.all_dags", chapter=CHAPTER)
 def all_dags(datasets: list, space_nodes: int, space_n: int, space_width: int, space_steps: int,
              space_lr_frac: float, space_chunk: int, data_seed: int) -> dict:
     """Every MLP-DAG with ``space_nodes`` nodes after the stem (``mlp_dags``), one seed each (seed =

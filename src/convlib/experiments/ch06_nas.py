@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convlib import dag, data, results, theory
+from convlib import dag, data, registry, theory
 from convlib.nas import DEPTH_RANGE, WIDTH_RANGE, benchmark, scores, search
 
 CHAPTER = "06_nas_speedup"
@@ -19,7 +19,7 @@ def subset(n_cells: int, subset_seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(subset_seed).choice(benchmark.N_CELLS, n_cells, replace=False))
 
 
-@results.experiment("ch06.scores", chapter=CHAPTER)
+@registry.experiment("ch06.scores", chapter=CHAPTER)
 def score_table(n_cells: int, ntk_cells: int, subset_seed: int, seed: int) -> dict:
     """NASWOT and linear regions of ``n_cells`` cells (``subset``), the NTK condition number of the
     first ``ntk_cells`` of them, and the seconds each score took, on the minibatches of ``seed``."""
@@ -31,7 +31,7 @@ def score_table(n_cells: int, ntk_cells: int, subset_seed: int, seed: int) -> di
     return {"index": idx, **out, "ntk": pad(ntk["ntk"]), "ntk_s": pad(ntk["ntk_s"])}
 
 
-@results.experiment("ch06.tenas", chapter=CHAPTER)
+@registry.experiment("ch06.tenas", chapter=CHAPTER)
 def tenas_runs(tenas_seeds: int, tenas_ntk_batch: int, tenas_lr_samples: int, tenas_lr_batches: int,
                tenas_repeat: int) -> dict:
     """TENAS and TENAS+DAG, one search per seed ``0..tenas_seeds-1``: picked benchmark index,
@@ -47,7 +47,7 @@ def tenas_runs(tenas_seeds: int, tenas_ntk_batch: int, tenas_lr_samples: int, te
     return out
 
 
-@results.experiment("ch06.lambda_min", chapter=CHAPTER)
+@registry.experiment("ch06.lambda_min", chapter=CHAPTER)
 def lambda_min_cells(lambda_inputs: int, seed: int) -> dict:
     """lambda_min of the exact NNGP Gram matrix of every cell's MLP analogue (conv -> linear,
     pooling -> skip) on ``lambda_inputs`` flattened CIFAR-10 training images, per benchmark index."""

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convlib import darts, data, results, theory
+from convlib import darts, data, registry, theory
 from convlib import prdarts_theory as pt
 from convlib.dag import mlp_dags
 from convlib.nas import benchmark
@@ -38,7 +38,7 @@ def _gd(cells, X, y, width: int, eta: float, steps: int, seed: int) -> tuple[np.
     return losses, (torch.linalg.norm(gk - g0, dim=(-2, -1)) / torch.linalg.norm(g0, dim=(-2, -1))).numpy()
 
 
-@results.experiment("ch07.theorem1", chapter=CHAPTER)
+@registry.experiment("ch07.theorem1", chapter=CHAPTER)
 def theorem1(toy_h: int, toy_samples: int, toy_pixels: int, toy_alphas: int, alpha_scale: float, widths: list,
              gd_width: int, gd_eta: float, gd_steps: int, drift_nets: int, seed: int) -> dict:
     """lambda_PR (both readings) against lambda_min of the kept Gram block and of the full Gram matrix at
@@ -57,7 +57,7 @@ def theorem1(toy_h: int, toy_samples: int, toy_pixels: int, toy_alphas: int, alp
             "lam_gd": lam_gd, "losses": losses, "rate": pt.decay_rate(losses), "drift": drift, "drift_by_width": drift_w}
 
 
-@results.experiment("ch07.theorem4", chapter=CHAPTER)
+@registry.experiment("ch07.theorem4", chapter=CHAPTER)
 def theorem4(toy_h: int, toy_samples: int, toy_pixels: int, t4_draws: int, gd_width: int, gd_eta: float,
              gd_steps: int, seed: int) -> dict:
     """Deep cell A (one dense chain) against shallow cell B (two branches) with the same gate values,
@@ -75,7 +75,7 @@ def theorem4(toy_h: int, toy_samples: int, toy_pixels: int, t4_draws: int, gd_wi
     return out
 
 
-@results.experiment("ch07.binary_gram", chapter=CHAPTER)
+@registry.experiment("ch07.binary_gram", chapter=CHAPTER)
 def binary_gram(toy_samples: int, toy_pixels: int, bin_width: int, bin_cells: int, seed: int) -> dict:
     """For the first ``bin_cells`` of the 729 binary cells (zero / skip / conv on each of 6 edges, the
     NAS-Bench-201 kind classes): lambda_PR in both readings and lambda_min of the kept and full Gram
@@ -90,7 +90,7 @@ def binary_gram(toy_samples: int, toy_pixels: int, bin_width: int, bin_cells: in
             "lam_last": eig[:, 0], "lam_full": eig[:, 1]}
 
 
-@results.experiment("ch07.skip_fraction", chapter=CHAPTER)
+@registry.experiment("ch07.skip_fraction", chapter=CHAPTER)
 def skip_fraction(fig2_fractions: list, fig2_cells: int, fig2_C: int, fig2_images: int, image_size: int,
                   fig2_epochs: int, fig2_seeds: list, batch_size: int) -> dict:
     """Figure 2 analogue: training-loss curves of the same cell network with a fraction of its ops skips."""
@@ -108,7 +108,7 @@ def _describe(arch: str) -> tuple[int, float, float, float]:
     return arch.count("skip_connect"), d, m, float(benchmark.accuracy([arch], "cifar10")[0])
 
 
-@results.experiment("ch07.search", chapter=CHAPTER)
+@registry.experiment("ch07.search", chapter=CHAPTER)
 def search_runs(variants: list, search_seeds: list, search_images: int, image_size: int, search_epochs: int,
                 search_C: int, search_N: int, batch_size: int, arch_lr: float) -> dict:
     """DARTS and PR-DARTS (first-order) on ``search_images`` CIFAR-10 training images (half for weights,
@@ -134,7 +134,7 @@ def search_runs(variants: list, search_seeds: list, search_images: int, image_si
     return {**out, "scores": scores, "train_loss": train_loss, **{f"picks_{r}": p for r, p in picks.items()}}
 
 
-@results.experiment("ch07.nb201_bridge", chapter=CHAPTER)
+@registry.experiment("ch07.nb201_bridge", chapter=CHAPTER)
 def nb201_bridge() -> dict:
     """Every NAS-Bench-201 cell (benchmark order): lambda_PR in both readings with binary weights (conv
     kind -> conv, skip kind -> skip), the full-depth chain indicator (binary L_path), effective depth and

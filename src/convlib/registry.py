@@ -1,0 +1,269 @@
+"""The book's experiments and their parameter profiles, in one place.
+
+An *experiment* is a function registered with ``@experiment(name, chapter)``: its keyword arguments are
+its parameters, taken from the chapter's section of a profile (``book/params/<profile>.yaml``), and it
+returns a dict of numbers, strings, lists and numpy arrays. A long experiment declares ``shards``, a
+function of its parameters that lists shard ids; it is then called once per shard with ``shard=<id>``,
+each shard is stored as it finishes, and the parts are joined by ``combine`` (default: ``concat``).
+
+``get(name, params)`` is what a chapter calls: the stored result when it is there and fresh, computed
+(and stored) when it is missing, and an error naming the reason when it is stale or unreadable, because
+a chapter must never print numbers that other code or other data made. ``compute`` runs one shard
+under ``convlib.fingerprint.trace`` and ``convlib.data.recording`` so its provenance says which code
+and which data made it. ``convlib.runner`` runs many shards (resuming, on Dask workers).
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from convlib import data, fingerprint, results
+
+PARAMS = results.ROOT / "book" / "params"
+BOOK = results.ROOT / "book"
+_SHARD_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class StaleResult(ValueError):
+    """A stored result whose code or data fingerprint differs from now."""
+
+
+class DirtyTree(ValueError):
+    """Refusal to store a result computed from uncommitted code."""
+
+
+def concat(parts: list[dict]) -> dict:
+    """Join shard results: arrays concatenated along axis 0, lists joined, other values equal in all."""
+    keys = list(parts[0])
+    out: dict = {}
+    for k in keys:
+        vals = [p[k] for p in parts]
+        if isinstance(vals[0], np.ndarray):
+            out[k] = np.concatenate(vals)
+        elif isinstance(vals[0], list):
+            out[k] = [v for part in vals for v in part]
+        elif all(v == vals[0] for v in vals):
+            out[k] = vals[0]
+        else:
+            raise ValueError(f"shards disagree on {k!r}: {vals[:3]}")
+    return out
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    chapter: str
+    fn: Callable[..., dict]
+    shards: Callable[..., list[str]] | None = None
+    combine: Callable[[list[dict]], dict] = concat
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k in inspect.signature(self.fn).parameters if k != "shard")
+
+    def params(self, values: dict) -> dict:
+        """The parameters this experiment takes, picked from ``values``; a missing one is an error."""
+        missing = [k for k in self.keys if k not in values]
+        if missing:
+            raise ValueError(f"experiment {self.name!r} needs parameters {missing} (chapter {self.chapter})")
+        return {k: values[k] for k in self.keys}
+
+    def key(self, params: dict) -> str:
+        return results.param_hash(self.name, self.params(params))
+
+    def shard_ids(self, params: dict) -> list[str | None]:
+        """``[None]`` for an unsharded experiment, else its shard ids (unique, file-name safe)."""
+        if self.shards is None:
+            return [None]
+        ids = list(self.shards(**self.params(params)))
+        bad = [s for s in ids if not isinstance(s, str) or not _SHARD_ID.fullmatch(s)]
+        if not ids or bad or len(set(ids)) != len(ids):
+            raise ValueError(f"experiment {self.name!r}: shard ids must be unique non-empty strings of "
+                             f"letters, digits, '.', '_', '-'; got {ids[:5]}")
+        return ids
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str, chapter: str, *, shards: Callable[..., list[str]] | None = None,
+               combine: Callable[[list[dict]], dict] = concat) -> Callable:
+    """Register ``fn(**params) -> dict`` (with ``shard=`` when ``shards`` is given) as ``name``."""
+    def register(fn: Callable[..., dict]) -> Callable[..., dict]:
+        if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"experiment {name!r} is registered twice")
+        if shards is not None and "shard" not in inspect.signature(fn).parameters:
+            raise ValueError(f"sharded experiment {name!r} must take a 'shard' argument")
+        REGISTRY[name] = Experiment(name, chapter, fn, shards, combine)
+        return fn
+    return register
+
+
+def ranges(n: int, size: int) -> list[str]:
+    """Shard ids ``"00000-01000"``, ... covering ``range(n)`` in blocks of ``size``."""
+    width = len(str(n))
+    return [f"{a:0{width}d}-{min(a + size, n):0{width}d}" for a in range(0, n, size)]
+
+
+def span(shard: str) -> range:
+    """The index range of a ``ranges`` shard id."""
+    a, b = shard.split("-")
+    return range(int(a), int(b))
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every chapter's experiment module (they register themselves), and the modules named in
+    ``$CONVLIB_EXPERIMENTS`` (comma-separated: a user's own experiments), and return the registry."""
+    import importlib
+
+    import convlib.experiments  # noqa: F401  (import registers)
+
+    for module in filter(None, (m.strip() for m in os.environ.get("CONVLIB_EXPERIMENTS", "").split(","))):
+        importlib.import_module(module)
+    return REGISTRY
+
+
+def lookup(name: str) -> Experiment:
+    if name not in REGISTRY:
+        load_all()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; registered: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+# ---------------------------------------------------------------------- profiles
+def parameters_cell(nb: Path) -> dict:
+    """The variables assigned in a notebook's cell tagged ``parameters`` (plain literals only)."""
+    cells = [c for c in json.loads(nb.read_text())["cells"]
+             if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{nb} must have exactly one code cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ValueError(f"{nb}: the parameters cell may only assign plain variables, got {ast.unparse(node)!r}")
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def profile_path(profile: str) -> Path:
+    """``book/params/<profile>.yaml`` for a name, or the given path for a ``.yaml`` file."""
+    if profile.endswith((".yaml", ".yml")):
+        return Path(profile)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
+        raise ValueError(f"profile must be a name such as 'paper' or a path to a .yaml file, got {profile!r}")
+    return PARAMS / f"{profile}.yaml"
+
+
+def profile(name: str) -> dict[str, dict]:
+    """The sections of a profile (chapter -> parameters), validated: every section names a chapter
+    notebook ``book/<section>.ipynb`` (or a chapter of registered experiments), and every parameter
+    is one that chapter takes (its notebook's ``parameters`` cell, else its experiments' arguments)."""
+    import yaml
+
+    path = profile_path(name)
+    if not path.is_file():
+        known = sorted(p.stem for p in PARAMS.glob("*.yaml"))
+        raise FileNotFoundError(f"no parameter profile {path}; profiles: {known}")
+    try:
+        sections = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}".replace("\n", " ")) from None
+    if not isinstance(sections, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in sections.items()):
+        raise ValueError(f"{path} must map chapter names to mappings of parameters")
+    load_all()
+    for section, values in sections.items():
+        nb = BOOK / f"{section}.ipynb"
+        if nb.is_file():
+            known = set(parameters_cell(nb))
+        else:
+            known = {k for e in REGISTRY.values() if e.chapter == section for k in e.keys}
+        if not known:
+            raise ValueError(f"{path}: section {section!r} names no chapter (no {nb.relative_to(results.ROOT)}, "
+                             "no experiment of that chapter)")
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: section {section!r} has unknown parameters {unknown}; "
+                             f"the chapter takes {sorted(known)}")
+    return sections
+
+
+# ---------------------------------------------------------------------- computing and serving
+def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, dict]:
+    """Run one shard (or the whole of an unsharded experiment) now: ``(result, provenance)``."""
+    exp = lookup(name)
+    chosen = exp.params(params)
+    kwargs = chosen if shard is None else {**chosen, "shard": shard}
+    start = time.perf_counter()
+    with data.recording() as requests, fingerprint.trace() as functions:
+        result = dict(exp.fn(**kwargs))
+    return result, results.provenance(time.perf_counter() - start, functions, requests)
+
+
+def store(entry: results.Entry, params: dict, result: dict, prov: dict, allow_dirty: bool = False) -> None:
+    """Write a computed shard, refusing one computed from uncommitted code unless ``allow_dirty``."""
+    if prov["dirty"] and not allow_dirty:
+        raise DirtyTree(f"refusing to store {entry}: src/ has uncommitted changes (commit first, or pass "
+                        "--allow-dirty / set CONVLIB_ALLOW_DIRTY=1 for an entry that must never be committed)")
+    results.write(entry, params, result, prov)
+
+
+def allow_dirty_env() -> bool:
+    """``CONVLIB_ALLOW_DIRTY=1``: what ``--allow-dirty`` is for results a chapter computes."""
+    return os.environ.get("CONVLIB_ALLOW_DIRTY", "0") == "1"
+
+
+def fresh(entry: results.Entry) -> dict | None:
+    """The stored shard if it is there and fresh; None when absent; StaleResult / CorruptEntry otherwise."""
+    hit = results.read(entry)
+    if hit is None:
+        return None
+    why = results.check(hit["_provenance"])
+    if why:
+        raise StaleResult(f"cached result {entry} is stale ({why}); recompute it: "
+                          f"python -m convlib results --only {entry.name}")
+    return hit
+
+
+def get(name: str, params: dict) -> dict:
+    """The result of experiment ``name`` at ``params`` (the keys it takes are picked from ``params``):
+    served from the store when fresh, computed and stored when missing (every missing shard)."""
+    from tqdm.auto import tqdm
+
+    exp = lookup(name)
+    chosen = exp.params(params)
+    key = exp.key(chosen)
+    ids = exp.shard_ids(chosen)
+    parts = []
+    for shard in tqdm(ids, desc=name, unit="shard", disable=len(ids) == 1, leave=False):
+        entry = results.Entry(name, key, shard)
+        hit = fresh(entry) if results.cache_enabled() else None
+        if hit is None:
+            result, prov = compute(name, chosen, shard)
+            if results.cache_enabled():
+                store(entry, chosen, result, prov, allow_dirty_env())
+            hit = {**result, "_provenance": prov}
+        parts.append(hit)
+    return assemble(exp, parts)
+
+
+def assemble(exp: Experiment, parts: list[dict]) -> dict:
+    """One result from its shards, with a provenance summary (shard count, total wall time, devices)."""
+    if exp.shards is None:
+        return parts[0]
+    provs = [p.pop("_provenance") for p in parts]
+    out = exp.combine(parts)
+    out["_provenance"] = {"shards": len(provs), "wall_s": round(sum(p["wall_s"] for p in provs), 3),
+                          "device": ", ".join(sorted({p["device"] for p in provs})),
+                          "commit": ", ".join(sorted({p["commit"][:12] for p in provs})),
+                          "date": max(p["date"] for p in provs), "dirty": any(p["dirty"] for p in provs)}
+    return out

@@ -1,0 +1,191 @@
+"""``python -m convlib results``: compute what is missing or stale, resuming, on one process or on Dask.
+
+``status(profile)`` gives one row per registered experiment of the profile (``fresh``, ``missing``,
+``stale``, ``corrupt``, ``dirty``) and one per stored entry no profile key asks for (``orphan``).
+``run(...)`` computes the shards that are not fresh (all of them with ``force``), storing each one as it
+finishes, so a run stopped at any moment loses only the shards in flight and the next run continues.
+With ``workers`` it starts a ``dask.distributed.LocalCluster`` of that many single-threaded worker
+processes (on a small CPU two one-thread processes beat one process with two OpenMP threads, which
+stall each other); with ``scheduler`` it uses an existing Dask cluster (see the README for SLURM/PBS
+with dask-jobqueue). The shards compute the same numbers either way: the parameters, not the placement,
+fix every seed. Only this process writes to the store.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convlib import registry, results
+from convlib.registry import Experiment
+
+STATES = ("fresh", "missing", "stale", "corrupt", "dirty", "orphan")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    params: dict
+    entry: results.Entry
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    key: str
+    state: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name:28s} {self.key:12s} {self.state:8s} {self.detail}".rstrip()
+
+
+def select(only: list[str] | None) -> list[Experiment]:
+    """Registered experiments, sorted by name; ``only`` keeps names equal to or under one of its items
+    (``ch06`` keeps ``ch06.*``); an item that matches nothing is an error."""
+    exps = sorted(registry.load_all().values(), key=lambda e: e.name)
+    if not only:
+        return exps
+    unmatched = [o for o in only if not any(e.name == o or e.name.startswith(o.rstrip(".") + ".") for e in exps)]
+    if unmatched:
+        raise ValueError(f"--only {', '.join(map(repr, unmatched))} matches no experiment; registered: "
+                         f"{[e.name for e in exps]}")
+    return [e for e in exps if any(e.name == o or e.name.startswith(o.rstrip(".") + ".") for o in only)]
+
+
+def _shard_state(entry: results.Entry) -> tuple[str, str]:
+    try:
+        doc = results.read(entry)
+    except results.CorruptEntry as err:
+        return "corrupt", str(err)
+    if doc is None:
+        return "missing", ""
+    prov = doc["_provenance"]
+    if prov.get("dirty"):
+        return "dirty", f"computed from uncommitted code at {prov.get('commit', '?')[:12]}"
+    why = results.check(prov)
+    return ("stale", why) if why else ("fresh", "")
+
+
+def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
+    """One row per experiment of the profile, then one per orphan entry (stored, but no key of now)."""
+    sections = registry.profile(profile)
+    rows, wanted = [], set()
+    for exp in select(only):
+        if exp.chapter not in sections:
+            continue
+        params = exp.params(sections[exp.chapter])
+        key = exp.key(params)
+        wanted.add((exp.name, key))
+        ids = exp.shard_ids(params)
+        states = [(s, *_shard_state(results.Entry(exp.name, key, s))) for s in ids]
+        worst = next((st for st in ("corrupt", "dirty", "stale", "missing") if any(x[1] == st for x in states)), "fresh")
+        bad = [x for x in states if x[1] == worst]
+        if worst == "fresh":
+            detail = f"{len(ids)} shards" if exp.shards else ""
+        elif worst == "missing":
+            detail = f"{len(bad)} of {len(ids)} shards missing" if exp.shards else ""
+        else:
+            detail = (f"{len(bad)} of {len(ids)} shards, e.g. shard {bad[0][0]}: " if exp.shards else "") + bad[0][2]
+        rows.append(Row(exp.name, key, worst, detail))
+    if not only:
+        for name, key in sorted({(e.name, e.key) for e in results.stored()} - wanted):
+            rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "
+                                                 "(remove it with --prune)"))
+    return rows
+
+
+def prune(profile: str = "paper") -> list[str]:
+    """Delete the orphan entries of ``status(profile)``; returns what was removed."""
+    import shutil
+
+    removed = []
+    for row in status(profile):
+        if row.state != "orphan":
+            continue
+        folder = results.cache_dir() / row.name
+        for path in [folder / f"{row.key}.json", folder / f"{row.key}.npz"]:
+            if path.exists():
+                path.unlink()
+                removed.append(str(path))
+        if (folder / row.key).is_dir():
+            shutil.rmtree(folder / row.key)
+            removed.append(str(folder / row.key))
+    return removed
+
+
+def plan(profile: str = "paper", only: list[str] | None = None, force: bool = False,
+         allow_dirty: bool = False) -> list[Task]:
+    """The shards to compute: every shard of the selected experiments with ``force``, else those not
+    fresh (a shard stored from uncommitted code counts as done only when ``allow_dirty``)."""
+    done = ("fresh", "dirty") if allow_dirty else ("fresh",)
+    sections = registry.profile(profile)
+    tasks = []
+    for exp in select(only):
+        if exp.chapter not in sections:
+            if only:
+                raise ValueError(f"profile {profile!r} has no section {exp.chapter!r} for {exp.name}")
+            continue
+        params = exp.params(sections[exp.chapter])
+        key = exp.key(params)
+        for shard in exp.shard_ids(params):
+            entry = results.Entry(exp.name, key, shard)
+            if force or _shard_state(entry)[0] not in done:
+                tasks.append(Task(exp.name, params, entry))
+    return tasks
+
+
+def compute_on_worker(name: str, params: dict, shard: str | None) -> tuple[dict, dict]:
+    """``registry.compute`` on a Dask worker: one intra-op thread (the worker has one thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return registry.compute(name, params, shard)
+
+
+def run(profile: str = "paper", only: list[str] | None = None, force: bool = False, workers: int = 0,
+        scheduler: str | None = None, allow_dirty: bool = False, progress: bool = True) -> list[Task]:
+    """Compute and store the shards of ``plan``; returns the tasks done. Failures are collected and
+    raised together after every other shard has been stored."""
+    from tqdm.auto import tqdm
+
+    tasks = plan(profile, only, force, allow_dirty)
+    if tasks and not allow_dirty and results.source_state()[1]:
+        raise registry.DirtyTree("src/ has uncommitted changes: commit first, or pass --allow-dirty "
+                                 "(entries computed so are marked dirty and must never be committed)")
+    results.clean_tmp()
+    done, failures = [], []
+    bar = tqdm(total=len(tasks), desc=f"results ({profile})", unit="shard", disable=not progress or not tasks)
+
+    def finish(task: Task, result: dict, prov: dict) -> None:
+        registry.store(task.entry, task.params, result, prov, allow_dirty)
+        done.append(task)
+        bar.set_postfix_str(str(task.entry), refresh=False)
+        bar.update()
+
+    if tasks and (workers or scheduler):
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None)
+        with Client(scheduler or cluster) as client:
+            futures = {client.submit(compute_on_worker, t.name, t.params, t.entry.shard, pure=False): t for t in tasks}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    finish(task, *fut.result())
+                except Exception as err:  # keep the other shards; report all failures at the end
+                    failures.append((task, err))
+        if cluster is not None:
+            cluster.close()
+    else:
+        for task in tasks:
+            try:
+                finish(task, *registry.compute(task.name, task.params, task.entry.shard))
+            except (registry.DirtyTree, KeyboardInterrupt):
+                raise
+            except Exception as err:  # keep the other shards; report all failures at the end
+                failures.append((task, err))
+    bar.close()
+    if failures:
+        lines = [f"{t.entry}: {type(e).__name__}: {e}" for t, e in failures]
+        raise RuntimeError(f"{len(failures)} of {len(tasks)} shards failed:\n" + "\n".join(lines))
+    return done

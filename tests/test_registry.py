@@ -1,0 +1,116 @@
+"""convlib.registry: profiles validated, results served only when fresh, shards joined, dirty code refused."""
+import json
+
+import numpy as np
+import pytest
+
+from convlib import registry, results
+
+P = {"n": 12, "seed": 3, "delay": 0.0}
+
+
+def test_get_computes_once_then_serves_the_stored_result(toy_store, monkeypatch):
+    store, _ = toy_store
+    monkeypatch.setenv("CONVLIB_ALLOW_DIRTY", "1")
+    calls = []
+    exp = registry.lookup("toy.sum")
+    monkeypatch.setitem(registry.REGISTRY, "toy.sum", registry.Experiment(
+        "toy.sum", exp.chapter, lambda n, seed: calls.append(1) or exp.fn(n, seed)))
+    first = registry.get("toy.sum", {**P, "unused": True})
+    second = registry.get("toy.sum", P)
+    assert len(calls) == 1 and second["total"] == first["total"] and second["label"] == "toy"
+    np.testing.assert_array_equal(second["x"], first["x"])
+    doc = json.loads(next(store.glob("toy.sum/*.json")).read_text())
+    assert doc["params"] == {"n": 12, "seed": 3} and doc["arrays"] == ["x"]
+
+
+def test_parameters_are_picked_and_checked(toy_store):
+    exp = registry.lookup("toy.sum")
+    assert exp.keys == ("n", "seed") and exp.key(P) == exp.key({"n": 12, "seed": 3})
+    with pytest.raises(ValueError, match=r"needs parameters \['seed'\]"):
+        exp.params({"n": 3})
+    with pytest.raises(ValueError, match="unknown experiment 'toy.nope'"):
+        registry.lookup("toy.nope")
+
+
+def test_sharded_results_are_joined_in_shard_order(toy_store, monkeypatch):
+    monkeypatch.setenv("CONVLIB_ALLOW_DIRTY", "1")
+    R = registry.get("toy.shards", P)
+    np.testing.assert_array_equal(R["index"], np.arange(12))
+    assert R["n"] == 12 and R["_provenance"]["shards"] == 3
+    assert results.stored_shards("toy.shards", registry.lookup("toy.shards").key(P)) == ["00-05", "05-10", "10-12"]
+    assert registry.ranges(10, 4) == ["00-04", "04-08", "08-10"] and list(registry.span("04-08")) == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="shards disagree on 'n'"):
+        registry.concat([{"n": 1}, {"n": 2}])
+
+
+def test_a_stale_or_corrupt_entry_is_never_served(toy_store, monkeypatch):
+    store, _ = toy_store
+    monkeypatch.setenv("CONVLIB_ALLOW_DIRTY", "1")
+    registry.get("toy.digits", {"n": 5, "seed": 0})
+    path = next(store.glob("toy.digits/*.json"))
+    doc = json.loads(path.read_text())
+    doc["provenance"]["data"]["sklearn/digits.csv.gz"] = "0" * 64
+    path.write_text(json.dumps(doc))
+    with pytest.raises(registry.StaleResult, match="data differ: sklearn/digits.csv.gz.*--only toy.digits"):
+        registry.get("toy.digits", {"n": 5, "seed": 0})
+    path.write_text("{")
+    with pytest.raises(results.CorruptEntry, match=str(path)):
+        registry.get("toy.digits", {"n": 5, "seed": 0})
+
+
+def test_results_from_uncommitted_code_are_refused_unless_allowed(toy_store, monkeypatch):
+    store, _ = toy_store
+    monkeypatch.delenv("CONVLIB_ALLOW_DIRTY", raising=False)
+    monkeypatch.setattr(results, "source_state", lambda: ("abc", True))
+    with pytest.raises(registry.DirtyTree, match="uncommitted changes"):
+        registry.get("toy.sum", P)
+    assert not list(store.glob("toy.sum/*"))
+    monkeypatch.setenv("CONVLIB_ALLOW_DIRTY", "1")
+    assert registry.get("toy.sum", P)["_provenance"]["dirty"] is True
+
+
+def test_cache_off_computes_every_time_and_writes_nothing(toy_store, monkeypatch):
+    store, _ = toy_store
+    monkeypatch.setenv("CONVLIB_CACHE", "0")
+    a, b = registry.get("toy.sum", P), registry.get("toy.sum", P)
+    assert a["total"] == b["total"] and {"code", "data"} <= set(a["_provenance"])
+    assert not store.exists()
+
+
+def test_profiles_reject_unknown_parameters_sections_and_bad_yaml(toy_store, tmp_path):
+    _, good = toy_store
+    assert registry.profile(good) == {"00_toy": P}
+    bad = tmp_path / "bad.yaml"
+    for text, why in [("00_toy: {n: 1, seed: 0, delay: 0, typo: 3}\n", r"unknown parameters \['typo'\]"),
+                      ("99_nowhere: {n: 1}\n", "names no chapter"),
+                      ("00_toy: [1, 2]\n", "must map chapter names"),
+                      ("00_toy: {n: [1\n", "not valid YAML")]:
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=why):
+            registry.profile(str(bad))
+    with pytest.raises(FileNotFoundError, match="profiles: .*paper"):
+        registry.profile("nope")
+    with pytest.raises(ValueError, match="profile must be a name"):
+        registry.profile("../etc/passwd")
+
+
+def test_the_book_profiles_are_valid():
+    for name in ("paper", "smoke"):
+        sections = registry.profile(name)
+        for exp in registry.load_all().values():
+            if exp.chapter in sections:
+                exp.params(sections[exp.chapter])  # every experiment finds all its parameters
+
+
+def test_parameters_cell_reads_literals_and_rejects_code(tmp_path):
+    def notebook(src, tags=("parameters",)):
+        path = tmp_path / "nb.ipynb"
+        path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src}]}))
+        return path
+
+    assert registry.parameters_cell(notebook("n = 3\nxs = [1, 2.5]\nname = 'a'\n")) == {"n": 3, "xs": [1, 2.5], "name": "a"}
+    with pytest.raises(ValueError, match="may only assign plain variables"):
+        registry.parameters_cell(notebook("import os\n"))
+    with pytest.raises(ValueError, match="exactly one code cell tagged 'parameters'"):
+        registry.parameters_cell(notebook("n = 3\n", tags=()))

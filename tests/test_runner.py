@@ -1,0 +1,115 @@
+"""convlib.runner and ``python -m convlib results``: status, resume, force, Dask workers, SIGKILL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from convlib import registry, results, runner
+from convlib.__main__ import main
+
+TOY = ["toy"]
+
+
+def _states(profile):
+    return {r.name: r.state for r in runner.status(profile, TOY)}
+
+
+def test_status_walks_from_missing_to_fresh_and_names_what_went_wrong(toy_store):
+    store, profile = toy_store
+    assert set(_states(profile).values()) == {"missing"}
+    runner.run(profile=profile, only=TOY, allow_dirty=True, progress=False)
+    assert set(_states(profile).values()) == {"dirty"}  # computed from this (possibly dirty) checkout
+    for path in store.glob("toy.*/**/*.json"):  # as if computed from committed code
+        doc = json.loads(path.read_text())
+        doc["provenance"]["dirty"] = False
+        path.write_text(json.dumps(doc))
+    assert set(_states(profile).values()) == {"fresh"}
+    shard = sorted(store.glob("toy.shards/*/05-10.npz"))[0]
+    shard.write_bytes(shard.read_bytes()[:50])
+    digits = next(store.glob("toy.digits/*.json"))
+    doc = json.loads(digits.read_text())
+    doc["provenance"]["data"]["sklearn/digits.csv.gz"] = "0" * 64
+    digits.write_text(json.dumps(doc))
+    rows = {r.name: r for r in runner.status(profile, TOY)}
+    assert rows["toy.shards"].state == "corrupt" and str(shard) in rows["toy.shards"].detail
+    assert rows["toy.digits"].state == "stale" and "sklearn/digits.csv.gz" in rows["toy.digits"].detail
+    assert rows["toy.sum"].state == "fresh"
+    (store / "toy.sum" / "0123456789ab.json").write_text(digits.read_text())
+    orphans = [r for r in runner.status(profile) if r.state == "orphan"]
+    assert [(r.name, r.key) for r in orphans] == [("toy.sum", "0123456789ab")]
+    assert runner.prune(profile) == [str(store / "toy.sum" / "0123456789ab.json")]
+
+
+def test_a_run_computes_only_what_is_not_fresh_and_force_recomputes(toy_store):
+    store, profile = toy_store
+    runner.run(profile=profile, only=["toy.shards"], allow_dirty=True, progress=False)
+    key = registry.lookup("toy.shards").key(registry.profile(profile)["00_toy"])
+    (store / "toy.shards" / key / "05-10.json").unlink()
+    todo = runner.plan(profile, ["toy.shards"], allow_dirty=True)
+    assert [t.entry.shard for t in todo] == ["05-10"]
+    done = runner.run(profile=profile, only=["toy.shards"], allow_dirty=True, progress=False)
+    assert [t.entry.shard for t in done] == ["05-10"]
+    assert len(runner.plan(profile, ["toy.shards"], force=True)) == 3
+    dirty = results.source_state()[1]  # without --allow-dirty, shards stored from uncommitted code are redone
+    assert len(runner.plan(profile, ["toy.shards"])) == (3 if dirty else 0)
+
+
+def test_a_dirty_checkout_refuses_to_run(toy_store, monkeypatch):
+    _, profile = toy_store
+    monkeypatch.setattr(results, "source_state", lambda: ("abc", True))
+    with pytest.raises(registry.DirtyTree, match="--allow-dirty"):
+        runner.run(profile=profile, only=TOY, progress=False)
+
+
+def test_dask_workers_give_the_same_numbers_as_one_process(toy_store, tmp_path, monkeypatch):
+    store, profile = toy_store
+    runner.run(profile=profile, only=["toy.shards"], allow_dirty=True, progress=False)
+    serial = registry.get("toy.shards", registry.profile(profile)["00_toy"])
+    monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path / "parallel"))
+    done = runner.run(profile=profile, only=["toy.shards"], workers=2, allow_dirty=True, progress=False)
+    assert len(done) == 3
+    parallel = registry.get("toy.shards", registry.profile(profile)["00_toy"])
+    np.testing.assert_array_equal(parallel["value"], serial["value"])
+    np.testing.assert_array_equal(parallel["index"], serial["index"])
+    assert os.getpid() not in set(parallel["pid"])  # computed in the worker processes
+
+
+def test_sigkill_during_a_forced_run_loses_only_shards_in_flight(toy_store):
+    store, profile = toy_store
+    slow = store.parent / "slow.yaml"
+    slow.write_text("00_toy: {n: 40, seed: 3, delay: 0.4}\n")  # 8 shards of 0.4 s
+    cmd = [sys.executable, "-m", "convlib", "results", "--profile", str(slow), "--only", "toy.shards", "--allow-dirty"]
+    proc = subprocess.Popen(cmd + ["--force"], env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    key = registry.lookup("toy.shards").key(registry.profile(str(slow))["00_toy"])
+    deadline = time.time() + 60
+    while len(results.stored_shards("toy.shards", key)) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = results.stored_shards("toy.shards", key)
+    assert 3 <= len(kept) < 8
+    files = {p.relative_to(store) for p in store.rglob("*") if p.is_file()}
+    assert all(p.parts[0] == results.TMP or p.suffix in (".json", ".npz") for p in files)
+    for shard in kept:  # every stored shard is whole
+        assert results.read(results.Entry("toy.shards", key, shard)) is not None
+    rest = subprocess.run(cmd, env={**os.environ}, capture_output=True, text=True)
+    assert rest.returncode == 0, rest.stderr
+    assert f"{8 - len(kept)} shards computed" in rest.stdout
+    assert not list((store / results.TMP).iterdir())
+
+
+def test_cli_status_exit_codes_and_bad_arguments(toy_store, capsys):
+    store, profile = toy_store
+    assert main(["results", "--profile", profile, "--only", "toy.sum", "--status"]) == 1
+    assert "toy.sum" in capsys.readouterr().out
+    assert main(["results", "--profile", profile, "--only", "toy.nothing"]) == 2
+    assert "matches no experiment" in capsys.readouterr().err
+    bad = store.parent / "bad.yaml"
+    bad.write_text("00_toy: {n: 1, seed: 0, delay: 0, typo: 1}\n")
+    assert main(["results", "--profile", str(bad)]) == 2
+    assert "unknown parameters ['typo']" in capsys.readouterr().err
