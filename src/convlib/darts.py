@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dag import NB201_OPS
-from .nas.network import EDGES, OPS, ResNetBasicBlock
+from .nas.network import EDGES, OPS, Network, cell_string
 
 A, B = -0.1, 1.1  # hard-concrete stretch (Louizos et al. 2018; Zhou et al. 2020)
 SKIP = NB201_OPS.index("skip_connect")
@@ -135,8 +135,7 @@ def pick(scores: np.ndarray | torch.Tensor, rule: str = "argmax") -> str:
             ins = [k for k, (_, tt) in enumerate(EDGES) if tt == t]
             for k in sorted(ins, key=lambda k: -live[k].max())[:2]:
                 chosen[k] = NB201_OPS[int(np.argmax(live[k]))]
-    groups = ["|".join(f"{chosen[k]}~{s_}" for k, (s_, tt) in enumerate(EDGES) if tt == t) for t in (1, 2, 3)]
-    return "|" + "|+|".join(groups) + "|"
+    return cell_string(chosen)
 
 
 # ---------------------------------------------------------------- supernet
@@ -164,38 +163,20 @@ class SearchCell(nn.Module):
         return nodes[3]
 
 
-class SuperNet(nn.Module):
-    """The benchmark's skeleton (``C`` channels, ``N`` cells a stage) with ``SearchCell``s sharing one
-    architecture tensor ``arch`` (6 edges x 5 ops): DARTS's alpha or PR-DARTS's beta."""
+class SuperNet(Network):
+    """The benchmark's skeleton (``C`` channels, ``N`` cells a stage; ``convlib.nas.network.Network``) with
+    ``SearchCell``s sharing one architecture tensor ``arch`` (6 edges x 5 ops): DARTS's alpha or
+    PR-DARTS's beta; ``forward(x, weights)`` mixes every cell's operations with ``weights``."""
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, arch_init: float = 0.0,
                  arch_noise: float = 1e-3, seed: int = 0):
-        super().__init__()
-        if C < 1 or N < 1:
-            raise ValueError(f"need C >= 1 and N >= 1, got C={C}, N={N}")
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-            layers, c_prev = [], C
-            for stage in range(3):
-                c = C * 2 ** stage
-                if stage > 0:
-                    layers.append(ResNetBasicBlock(c_prev, c, 2))
-                layers.extend(SearchCell(c) for _ in range(N))
-                c_prev = c
-            self.cells = nn.ModuleList(layers)
-            self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
-            self.classifier = nn.Linear(c_prev, num_classes)
+            super().__init__(None, C, N, num_classes, cell=SearchCell)
             self.arch = nn.Parameter(arch_init + arch_noise * torch.randn(len(EDGES), len(NB201_OPS)))
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if n != "arch"]
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)
-        for layer in self.cells:
-            h = layer(h, weights) if isinstance(layer, SearchCell) else layer(h)
-        return self.classifier(F.adaptive_avg_pool2d(self.lastact(h), 1).flatten(1))
 
 
 # ---------------------------------------------------------------- search

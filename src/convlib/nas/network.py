@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from convlib.dag import NB201_OPS, DAGLike, parse
+from convlib.dag import DAG, NB201_OPS, DAGLike, parse
 
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # (source, target), arch-string order
 
@@ -180,16 +180,21 @@ class Network(nn.Module):
 
     ``C`` stem channels, ``N`` cells per stage (benchmark: 16 and 5). ``stem=False`` feeds the
     input straight into the cells (``in_channels`` must then be ``C``), as TENAS' linear-region
-    proxy does; ``stages`` < 3 keeps only the first stages."""
+    proxy does; ``stages`` < 3 keeps only the first stages. ``cell``, a function of the channel count,
+    builds another kind of cell (the DARTS supernet's, ``arch`` then None); ``forward(x, *cell_args)``
+    passes ``cell_args`` to every cell and not to the reduction blocks."""
 
     def __init__(self, arch, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
-                 stem: bool = True, stages: int = 3, affine: bool = True, track_running_stats: bool = True):
+                 stem: bool = True, stages: int = 3, affine: bool = True, track_running_stats: bool = True,
+                 cell: Callable[[int], nn.Module] | None = None):
         super().__init__()
         if C < 1 or N < 1 or stages not in (1, 2, 3):
             raise ValueError(f"need C >= 1, N >= 1 and stages in 1..3, got C={C}, N={N}, stages={stages}")
         if not stem and in_channels != C:
             raise ValueError(f"without a stem the input must have C={C} channels, got in_channels={in_channels}")
-        self.arch = edge_ops(arch)
+        self.arch = edge_ops(arch) if cell is None else None
+        if cell is None:
+            cell = lambda c: Cell(self.arch, c, affine, track_running_stats)  # noqa: E731
         self.stem = (nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
                      if stem else nn.Identity())
         layers, c_prev = [], C
@@ -197,16 +202,25 @@ class Network(nn.Module):
             c = C * 2 ** stage
             if stage > 0:
                 layers.append(ResNetBasicBlock(c_prev, c, 2, True, track_running_stats))
-            layers.extend(Cell(self.arch, c, affine, track_running_stats) for _ in range(N))
+            layers.extend(cell(c) for _ in range(N))
             c_prev = c
-        self.cells = nn.Sequential(*layers)
+        self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.pool(h).flatten(1))
+    def forward(self, x: torch.Tensor, *cell_args) -> torch.Tensor:
+        h = self.stem(x)
+        for layer in self.cells:
+            h = layer(h) if isinstance(layer, ResNetBasicBlock) else layer(h, *cell_args)
+        return self.classifier(self.pool(self.lastact(h)).flatten(1))
+
+
+def cell_string(ops: Sequence[str]) -> str:
+    """The arch string of a cell given one operation per edge in ``EDGES`` order."""
+    if len(ops) != len(EDGES):
+        raise ValueError(f"need one operation for each of the {len(EDGES)} edges {EDGES}, got {list(ops)}")
+    return DAG(tuple(tuple(ops[EDGES.index((s, t))] for s in range(t)) for t in (1, 2, 3)), "nb201").to_string()
 
 
 def param_count(net: nn.Module) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import scores
-from .network import EDGES, without
+from .network import EDGES, cell_string, without
 
 TENAS_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # TENAS prunes none first
 ROUTES = tuple(tuple(EDGES.index(e) for e in zip(p, p[1:]))  # edge indices of each input-output route
@@ -131,9 +131,7 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         for i in sorted(range(len(candidates)), key=lambda i: rank[i]):
             chosen.setdefault(candidates[i][0], candidates[i][1])
         state = [tuple(o for o in ops if o != chosen.get(e)) for e, ops in enumerate(state)]
-    arch = "+".join("|" + "|".join(f"{state[e][0]}~{s}" for e, (s, t) in enumerate(EDGES) if t == node) + "|"
-                    for node in (1, 2, 3))
-    return {"arch": arch, "seconds": time.perf_counter() - start, "evaluated": evaluated, "rounds": rounds}
+    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.perf_counter() - start, "evaluated": evaluated, "rounds": rounds}
 
 
 def _dag_candidates(state, candidates):
