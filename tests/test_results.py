@@ -131,6 +131,7 @@ def _assert_same(name: str, cached, fresh) -> None:
         assert fresh == cached, name
 
 
+@pytest.mark.requires_data("mnist", "cifar10", "nasbench201")  # the experiments read them
 @pytest.mark.parametrize("entry", _cheap_committed_entries(), ids=lambda e: f"{e['name']}:{e['key']}")
 def test_committed_entry_matches_a_fresh_computation(entry):
     cached = results.load(entry["name"], entry["params"])
