@@ -18,7 +18,7 @@ endif
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: venv test unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
+.PHONY: venv data test unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
 NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/appendix_*.ipynb)
@@ -40,6 +40,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $(STAMP)
+
+# Every dataset the book reads, from its public source into data/, checked against data/checksums.json
+# (for machines without ../shared/data, such as CI); files already there and matching are skipped.
+data: $(STAMP)
+	$(PY) -m convlib.fetch --dest data
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -1,10 +1,33 @@
-"""Shared fixtures: a private results store with the toy experiments registered."""
+"""Shared test machinery.
+
+* ``@pytest.mark.requires_data("mnist", ...)``: a test that reads these datasets is skipped where they are
+  not on the data search path, except under ``CI=true``, where it fails and says to run ``make data``.
+* ``toy_store``: a private results store with the toy experiments of ``toy_experiments.py`` registered.
+"""
 import os
 from pathlib import Path
 
 import pytest
 
+from convlib import data, fetch
+
 TESTS = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_data(*names): needs these datasets of data/checksums.json "
+                                       "(skipped without them; fails under CI=true)")
+
+
+def pytest_runtest_setup(item):
+    names = [n for mark in item.iter_markers("requires_data") for n in mark.args]
+    folders = data.search_path()
+    missing = [n for n in names if not fetch.present(n, folders)]
+    if missing:
+        why = f"datasets {missing} not found in {[str(f) for f in folders]}: run `make data` (or set CONVLIB_DATA)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
 
 
 @pytest.fixture

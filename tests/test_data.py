@@ -1,12 +1,7 @@
-import os
-
 import pytest
 import torch
 
 from convlib import data
-
-needs_offline = pytest.mark.skipif(not any((p / "mnist").is_dir() for p in data.search_path()),
-                                   reason="no offline MNIST on the search path (set CONVLIB_DATA)")
 
 
 def test_digits_is_always_there_standardised_and_split():
@@ -26,7 +21,7 @@ def test_subsample_is_seeded_and_without_replacement():
     assert len({tuple(r.tolist()) for r in a}) == 50
 
 
-@needs_offline
+@pytest.mark.requires_data("mnist", "cifar10")
 def test_mnist_and_cifar10_from_the_offline_path():
     X, y = data.load("mnist", "train")
     Xt, _ = data.load("mnist", "test")

@@ -4,6 +4,7 @@ from convlib.dag import nb201_cells
 from convlib.nas import benchmark
 
 
+@pytest.mark.requires_data("nasbench201")
 def test_table_is_the_benchmark():
     t = benchmark.load()
     assert len(t) == 15625 and set(t["arch"]) == set(nb201_cells())
@@ -12,6 +13,7 @@ def test_table_is_the_benchmark():
     assert round(t["imagenet16"].max(), 2) == 47.31
 
 
+@pytest.mark.requires_data("nasbench201")
 def test_accuracy_lookup():
     t = benchmark.load()
     a = t["arch"].iloc[7]

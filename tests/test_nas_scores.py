@@ -17,6 +17,7 @@ def x():
     return scores.minibatch(8, 0)
 
 
+@pytest.mark.requires_data("cifar10")
 def test_ntk_cond_matches_an_independent_jacobian(x):
     net = scores.init_network(MIXED, 3, **scores.PROXY)
     for m in net.modules():  # train-mode BN without the running-stat update, which jacrev cannot trace
@@ -36,6 +37,7 @@ def test_naswot_kernel_counts_agreeing_units():
     assert torch.equal(c @ c.T + (1 - c) @ (1 - c).T, (40 + s @ s.T) / 2)
 
 
+@pytest.mark.requires_data("cifar10")
 def test_scores_are_finite_without_a_parameterised_path_and_seeded(x):
     patches = scores.patches(0, 200)
     a = scores.naswot(SKIPS, x, 1), scores.ntk_cond(SKIPS, x, 1), scores.linear_regions(SKIPS, patches, 1)
@@ -44,12 +46,14 @@ def test_scores_are_finite_without_a_parameterised_path_and_seeded(x):
     assert scores.naswot(SKIPS, x, 2) != a[0]
 
 
+@pytest.mark.requires_data("cifar10")
 def test_disconnected_cell_is_a_clear_error(x):
     for fn, inp in ((scores.naswot, x), (scores.ntk_cond, x), (scores.linear_regions, scores.patches(0, 50))):
         with pytest.raises(ValueError, match="no input-to-output path"):
             fn(NONE, inp, 0)
 
 
+@pytest.mark.requires_data("cifar10")
 def test_linear_regions_hand_cases():
     same = torch.ones(50, 1, 3, 3)
     assert scores.linear_regions(MIXED, same, 0) == 1
@@ -58,6 +62,7 @@ def test_linear_regions_hand_cases():
     assert 1 < scores.linear_regions(MIXED, p, 0) <= 300
 
 
+@pytest.mark.requires_data("cifar10")
 def test_cache_equals_scoring_on_the_fly(monkeypatch):
     monkeypatch.setattr(scores, "NASWOT_BATCH", 8)
     monkeypatch.setattr(scores, "NTK_BATCH", 6)

@@ -60,6 +60,7 @@ def test_sample_search_picks_best_scored_and_is_seeded():
     assert keep[a.pick].all() or (a.evaluated == 0).any()
 
 
+@pytest.mark.requires_data("cifar10", "nasbench201")
 def test_tenas_returns_a_valid_cell_and_dag_evaluates_fewer():
     budget = dict(ntk_batch=3, lr_samples=60, lr_batches=1, repeat=1)
     a = search.tenas(0, **budget)

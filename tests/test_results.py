@@ -142,6 +142,7 @@ def _assert_same(name: str, cached, fresh) -> None:
         assert fresh == cached, name
 
 
+@pytest.mark.requires_data("mnist", "cifar10", "nasbench201")  # the experiments read them
 @pytest.mark.parametrize("entry", _cheap_committed_shards(), ids=str)
 def test_committed_entry_matches_a_fresh_computation(entry):
     doc = results.read_doc(entry)

@@ -3,11 +3,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from convlib import data
 from convlib.experiments import ch02_nngp, ch03_convergence, ch04_depth_width
 
-pytestmark = pytest.mark.skipif(not any((p / "mnist").is_dir() for p in data.search_path()),
-                                reason="no offline MNIST on the search path (set CONVLIB_DATA)")
+pytestmark = pytest.mark.requires_data("mnist")
 FIG3 = ["2_02_002", "1_01_222", "2_21_112"]
 
 
