@@ -66,7 +66,7 @@ def _offline_copy(tmp_path, *rels):
 MNIST = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 
 
-@needs_offline
+@pytest.mark.requires_data("mnist", "cifar10")
 @pytest.mark.parametrize("rel, damage", [(MNIST[0], "truncate"), (MNIST[0], "empty"), (MNIST[1], "garbage"),
                                          ("cifar10/cifar10_test.npz", "truncate"), ("cifar10/cifar10_test.npz", "empty")])
 def test_a_damaged_data_file_is_named(tmp_path, monkeypatch, rel, damage):
@@ -81,7 +81,7 @@ def test_a_damaged_data_file_is_named(tmp_path, monkeypatch, rel, damage):
         data.load(name, "test")
 
 
-@needs_offline
+@pytest.mark.requires_data("mnist", "cifar10")
 def test_sources_fingerprint_and_recording(tmp_path, monkeypatch):
     import hashlib
     import lzma

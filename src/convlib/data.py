@@ -8,28 +8,24 @@ always present) pixels /16 standardised by the mean and std over all 1,797 image
 
 Where the files come from: MNIST as the official IDX files (``mnist/t10k-images-idx3-ubyte.gz`` ...),
 CIFAR-10 as ``cifar10/cifar10_{train,test}.npz`` (arrays ``images`` (N, 32, 32, 3) uint8 and
-``labels``). When a file is on no search path, the official files are downloaded into ``data/`` (the
-real loading path, for machines with internet); if that fails, a FileNotFoundError says where we
-looked and what to put there. Offline copies may be partial: without MNIST's training files, the
+``labels``). When a file is on no search path it is fetched into ``data/`` from its public source and
+checked against ``data/checksums.json`` (``convlib.fetch``, ``make data``: the real loading path, for
+machines with internet); if that fails, a FileNotFoundError says where we looked and what to put there. Offline copies may be partial: without MNIST's training files, the
 10,000 official test images are split once (seed 2022) into 8,000 "train" and 2,000 "test" images;
 without the full CIFAR-10 training set, ``cifar10_train_10k.npz`` (1,000 images a class) serves.
 A file may also be stored compressed as ``<name>.xz`` (the committed NAS-Bench-201 table).
 
 Provenance: ``sources(request)`` names the files the loader reads *now* for a request (``"mnist/train"``,
 ``"cifar10/test"``, ``"digits/train"``, ``"nasbench201"``); ``recording()`` collects the requests made
-inside it; ``fingerprint(requests)`` maps each file read to the sha256 of its content (decompressed for
-``.xz``), so a cached result can say which data made it and notice when the search path now gives others.
+inside it; ``fingerprint(requests)`` maps each file read to the sha256 of its content (``content_sha256``),
+so a cached result can say which data made it and notice when the search path now gives others.
 A truncated or unreadable file is a ValueError that names it.
 """
 from __future__ import annotations
 
 import gzip
-import hashlib
 import lzma
 import os
-import pickle
-import tarfile
-import urllib.request
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,11 +34,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from convlib import fetch
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("digits", "mnist", "cifar10")
 SPLITS = ("train", "test")
-MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 NB201_FILE = "nasbench201/nb201_test_accuracy_200ep.csv"
 MNIST_SPLIT_SEED, MNIST_SPLIT_TRAIN = 2022, 8000
 MNIST_NORM = (0.1307, 0.3081)
@@ -57,22 +53,13 @@ def search_path() -> list[Path]:
 
 def find(*candidates: str) -> Path:
     """The first of the relative paths ``candidates`` (or its ``.xz`` copy) found on the search path."""
-    for folder in search_path():
-        for rel in candidates:
-            for path in (folder / rel, folder / f"{rel}.xz"):
-                if path.is_file():
-                    return path
+    for rel in candidates:
+        path = fetch.locate(rel, search_path())
+        if path is not None:
+            return path
     looked = [str(f / c) for f in search_path() for c in candidates]
     raise FileNotFoundError(f"none of {list(candidates)} found; looked in: {looked}. Set CONVLIB_DATA to a "
                             "folder holding them (see ../shared/data/README.md) or run on a machine with internet.")
-
-
-def _download(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
-        f.write(r.read())
-    os.replace(tmp, dest)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -84,20 +71,32 @@ def read_bytes(path: Path) -> bytes:
 
 
 def corrupt(path: Path, err: Exception) -> str:
-    """The message for an unreadable data file: which file, what went wrong, what to do."""
-    return (f"data file {path} is corrupt or truncated ({type(err).__name__}: {err}); delete it and put a good "
-            "copy on the search path (see ../shared/data/README.md) or fetch it again")
+    """The message for an unreadable data file: which file, what went wrong, how it differs from the
+    checksum table of the data step (``convlib.fetch``), and what to do."""
+    rel = "/".join(path.parts[-2:]).removesuffix(".xz")
+    try:
+        differs = fetch.mismatch(path, rel)
+    except (ValueError, OSError, EOFError, lzma.LZMAError):
+        differs = None
+    return (f"data file {path} is corrupt or truncated ({type(err).__name__}: {err})"
+            + (f"; its {differs}" if differs else "")
+            + "; delete it and put a good copy on the search path (see ../shared/data/README.md) or run `make data`")
 
 
 _SHA: dict[tuple, str] = {}
 
 
 def content_sha256(path: Path) -> str:
-    """sha256 of a file's content (``read_bytes``), cached per (path, size, mtime)."""
+    """sha256 of a file's content, cached per (path, size, mtime): of its arrays for an ``.npz``
+    (``fetch.sha256_arrays``: the zip container may differ where the arrays do not), else of its bytes,
+    decompressed for ``.xz`` (``fetch.sha256_file``)."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _SHA:
-        _SHA[key] = hashlib.sha256(read_bytes(path)).hexdigest()
+        try:
+            _SHA[key] = fetch.sha256_arrays(path) if path.suffix == ".npz" else fetch.sha256_file(path)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as err:
+            raise ValueError(corrupt(path, err)) from None
     return _SHA[key]
 
 
@@ -167,15 +166,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _fetch_mnist() -> None:
-    err = None
-    for base in MNIST_URLS:
-        try:
-            for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-                _download(base + stem + ".gz", ROOT / "data" / "mnist" / f"{stem}.gz")
-            return
-        except Exception as e:  # try the next mirror
-            err = e
-    raise err
+    fetch.fetch("mnist", ROOT / "data")
 
 
 def _mnist_files(split: str) -> dict[str, Path]:
@@ -202,19 +193,7 @@ def _mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fetch_cifar10() -> None:
-    archive = ROOT / "data" / "cifar10" / "cifar-10-python.tar.gz"
-    _download(CIFAR10_URL, archive)
-    with tarfile.open(archive) as tar:
-        def batch(name):
-            d = pickle.load(tar.extractfile(f"cifar-10-batches-py/{name}"), encoding="bytes")
-            return d[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.array(d[b"labels"], np.uint8)
-        meta = pickle.load(tar.extractfile("cifar-10-batches-py/batches.meta"), encoding="bytes")
-        classes = np.array([c.decode() for c in meta[b"label_names"]])
-        parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
-        for name, (imgs, labels) in (("train", (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))),
-                                     ("test", batch("test_batch"))):
-            np.savez_compressed(archive.parent / f"cifar10_{name}.npz", images=imgs, labels=labels, classes=classes)
-    archive.unlink()
+    fetch.fetch("cifar10", ROOT / "data")
 
 
 def _cifar10_files(split: str) -> dict[str, Path]:
