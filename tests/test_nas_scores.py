@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.func import functional_call, jacrev
 
+from convlib import data
 from convlib.nas import scores
 
 SKIPS = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
@@ -75,3 +76,30 @@ def test_cache_equals_scoring_on_the_fly(monkeypatch):
     assert cached["regions"][2] == scores.linear_regions(MIXED, scores.patches(4, 100), 4)
     with pytest.raises(ValueError, match="unknown measures"):
         scores.score_cells([SKIPS], 0, ("synflow",))
+
+
+@pytest.mark.requires_data("cifar10")
+def test_augmented_minibatch_is_a_flip_and_shift_of_the_images_in_nb201_units():
+    x = scores.augmented_minibatch(6, 3)
+    assert x.shape == (6, 3, 32, 32) and torch.equal(x, scores.augmented_minibatch(6, 3))
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in data.CIFAR10_NORM)
+    nb_mean, nb_std = (torch.tensor(v).view(1, 3, 1, 1) for v in scores.NB201_NORM)
+    originals = (scores.minibatch(6, 3) * std + mean - nb_mean) / nb_std  # the same images, NB201 units
+    black = (-nb_mean / nb_std)[0]  # a zero-padded pixel
+    for img, orig in zip(x, originals):
+        found = 0
+        for flipped in (orig, orig.flip(-1)):
+            padded = black.expand(3, 40, 40).clone()
+            padded[:, 4:36, 4:36] = flipped
+            found += sum(torch.allclose(img, padded[:, a:a + 32, b:b + 32], atol=1e-5)
+                         for a in range(9) for b in range(9))
+        assert found >= 1
+
+
+def test_score_cells_marks_only_pathless_cells_nan_and_raises_other_errors(monkeypatch):
+    monkeypatch.setattr(scores, "NASWOT_BATCH", 4)
+    out = scores.score_cells([NONE, SKIPS], 0, ("naswot",))
+    assert np.isnan(out["naswot"][0]) and out["naswot_s"][0] == 0 and np.isfinite(out["naswot"][1])
+    monkeypatch.setattr(scores, "naswot", lambda *a: (_ for _ in ()).throw(ValueError("a bug")))
+    with pytest.raises(ValueError, match="a bug"):
+        scores.score_cells([SKIPS], 0, ("naswot",))

@@ -1,63 +1,99 @@
-"""Chapter 06: training-free NAS on NAS-Bench-201 with and without the DAG pre-filter."""
+"""Chapter 06: training-free NAS over the whole NAS-Bench-201 space, with and without the DAG pre-filter
+(Chen et al. 2022, Tables 2 and 3, Figure 5).
+
+The scores of every cell are computed once per minibatch seed, in shards of ``CELLS_PER_SHARD`` cells
+(``convlib.registry``: each shard stored as it finishes, a stopped run resumes, ``--workers`` fans the
+shards out), each with the seconds it took on one intra-op thread; a search then looks scores up and
+charges each run the recorded seconds of the cells it scored.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from convlib import dag, data, registry, theory
-from convlib.nas import DEPTH_RANGE, WIDTH_RANGE, benchmark, scores, search
+from convlib.nas import benchmark, in_box, scores, search
 
 CHAPTER = "06_nas_speedup"
+CELLS_PER_SHARD = 1000
+TENAS_VARIANTS = {"TENAS": False, "TENAS+DAG": True}
 
 
-def subset(n_cells: int, subset_seed: int) -> np.ndarray:
-    """Benchmark indices of the scored cells: all 15,625 when ``n_cells`` is 15625, otherwise a
-    uniform random subset without replacement drawn by ``subset_seed`` (sorted)."""
+def cell_shards(n_cells: int, **_) -> list[str]:
+    """Shards of the benchmark indices ``0..n_cells-1`` (all 15,625 in the paper profile),
+    ``CELLS_PER_SHARD`` cells each."""
     if not 1 <= n_cells <= benchmark.N_CELLS:
         raise ValueError(f"n_cells must be in 1..{benchmark.N_CELLS}, got {n_cells!r}")
-    if n_cells == benchmark.N_CELLS:
-        return np.arange(n_cells)
-    return np.sort(np.random.default_rng(subset_seed).choice(benchmark.N_CELLS, n_cells, replace=False))
+    return registry.ranges(n_cells, CELLS_PER_SHARD)
 
 
-@registry.experiment("ch06.scores", chapter=CHAPTER)
-def score_table(n_cells: int, ntk_cells: int, subset_seed: int, seed: int) -> dict:
-    """NASWOT and linear regions of ``n_cells`` cells (``subset``), the NTK condition number of the
-    first ``ntk_cells`` of them, and the seconds each score took, on the minibatches of ``seed``."""
-    idx = subset(n_cells, subset_seed)
-    archs = benchmark.load()["arch"].to_numpy()[idx].tolist()
-    out = scores.score_cells(archs, seed, ("naswot", "regions"))
-    ntk = scores.score_cells(archs[:ntk_cells], seed, ("ntk",))
-    pad = lambda v: np.concatenate([v, np.full(n_cells - ntk_cells, np.nan)])  # noqa: E731
-    return {"index": idx, **out, "ntk": pad(ntk["ntk"]), "ntk_s": pad(ntk["ntk_s"])}
+def _score_range(measure: str, seed: int, shard: str) -> dict:
+    span = registry.span(shard)
+    archs = benchmark.load()["arch"].to_numpy()[span.start:span.stop]
+    out = scores.score_cells(archs, seed, (measure,))
+    return {"index": np.arange(span.start, span.stop), measure: out[measure], f"{measure}_s": out[f"{measure}_s"]}
 
 
-@registry.experiment("ch06.tenas", chapter=CHAPTER)
-def tenas_runs(tenas_seeds: int, tenas_ntk_batch: int, tenas_lr_samples: int, tenas_lr_batches: int,
-               tenas_repeat: int) -> dict:
-    """TENAS and TENAS+DAG, one search per seed ``0..tenas_seeds-1``: picked benchmark index,
-    wall seconds and number of pruned supernets evaluated."""
-    budget = dict(ntk_batch=tenas_ntk_batch, lr_samples=tenas_lr_samples, lr_batches=tenas_lr_batches,
-                  repeat=tenas_repeat)
-    out: dict = {}
-    for name, dag in (("tenas", False), ("tenas_dag", True)):
-        runs = [search.tenas(s, dag, **budget) for s in range(tenas_seeds)]
-        out[name + "_index"] = np.array([benchmark.index_of(r["arch"]) for r in runs])
-        out[name + "_seconds"] = np.array([r["seconds"] for r in runs])
-        out[name + "_evaluated"] = np.array([r["evaluated"] for r in runs])
-    return out
+@registry.experiment("ch06.naswot", chapter=CHAPTER, shards=cell_shards)
+def naswot_scores(n_cells: int, seed: int, shard: str) -> dict:
+    """NASWOT (benchmark network, minibatch of 128 drawn by ``seed``) of the cells in ``shard``, benchmark
+    index order, with seconds per cell; NaN for the cells with no input-to-output path."""
+    return _score_range("naswot", seed, shard)
+
+
+@registry.experiment("ch06.regions", chapter=CHAPTER, shards=cell_shards)
+def region_counts(n_cells: int, seed: int, shard: str) -> dict:
+    """Linear-region counts (TENAS' thin network, 3,000 patches drawn by ``seed``) of the cells in ``shard``."""
+    return _score_range("regions", seed, shard)
+
+
+def ntk_sample(ntk_cells: int, seed: int) -> np.ndarray:
+    """Benchmark indices of the ``ntk_cells`` cells whose NTK condition number is computed: a uniform
+    sample without replacement drawn by ``seed``, sorted."""
+    if not 1 <= ntk_cells <= benchmark.N_CELLS:
+        raise ValueError(f"ntk_cells must be in 1..{benchmark.N_CELLS}, got {ntk_cells!r}")
+    return np.sort(np.random.default_rng(seed).choice(benchmark.N_CELLS, ntk_cells, replace=False))
+
+
+@registry.experiment("ch06.ntk", chapter=CHAPTER, shards=lambda ntk_cells, seed: registry.ranges(ntk_cells, 250))
+def ntk_conditions(ntk_cells: int, seed: int, shard: str) -> dict:
+    """NTK condition number (TENAS' proxy network, 72 images drawn by ``seed``) of the sampled cells
+    ``ntk_sample(ntk_cells, seed)[shard]``, with seconds per cell."""
+    idx = ntk_sample(ntk_cells, seed)[registry.span(shard).start:registry.span(shard).stop]
+    out = scores.score_cells(benchmark.load()["arch"].to_numpy()[idx], seed, ("ntk",))
+    return {"index": idx, "ntk": out["ntk"], "ntk_s": out["ntk_s"]}
+
+
+def tenas_shards(tenas_seeds: list, **_) -> list[str]:
+    """One shard per (variant, seed): ``TENAS-0``, ``TENAS+DAG-0``, ..."""
+    return [f"{v.replace('+', '_')}-{s}" for s in tenas_seeds for v in TENAS_VARIANTS]
+
+
+@registry.experiment("ch06.tenas", chapter=CHAPTER, shards=tenas_shards)
+def tenas_runs(tenas_seeds: list, tenas_batch: int, tenas_repeat: int, shard: str) -> dict:
+    """One TENAS or TENAS+DAG search (``search.tenas``, NTK on ``tenas_batch`` augmented images,
+    ``tenas_repeat`` repeats, linear regions on TENAS' 3 x 1,000 patches): the variant, seed, picked
+    benchmark index, wall seconds and the number of pruned supernets evaluated."""
+    variant, seed = shard.rsplit("-", 1)
+    run = search.tenas(int(seed), TENAS_VARIANTS[variant.replace("_", "+")], ntk_batch=tenas_batch, repeat=tenas_repeat)
+    return {"variant": [variant.replace("_", "+")], "seed": np.array([int(seed)]),
+            "index": np.array([benchmark.index_of(run["arch"])]), "seconds": np.array([run["seconds"]]),
+            "evaluated": np.array([run["evaluated"]])}
 
 
 @registry.experiment("ch06.lambda_min", chapter=CHAPTER)
 def lambda_min_cells(lambda_inputs: int, seed: int) -> dict:
-    """lambda_min of the exact NNGP Gram matrix of every cell's MLP analogue (conv -> linear,
+    """lambda_min and trace of the exact NNGP Gram matrix of every cell's MLP analogue (conv -> linear,
     pooling -> skip) on ``lambda_inputs`` flattened CIFAR-10 training images, per benchmark index."""
     X = data.load("cifar10", "train", n=lambda_inputs, seed=seed)[0]
-    cells = [dag.parse(a).as_mlp() for a in benchmark.load()["arch"]]
-    kinds = sorted({c.to_string() for c in cells})
-    lam = dict(zip(kinds, theory.lambda_min_many(kinds, X, kernel="exact")))
-    return {"lambda_min": np.array([lam[c.to_string()] for c in cells])}
+    mlp = [dag.parse(a).as_mlp().to_string() for a in benchmark.load()["arch"]]
+    kinds = sorted(set(mlp))
+    G = theory.gram_many(kinds, X, "exact")
+    lam = dict(zip(kinds, theory.least_eigenvalues(G)))
+    trace = dict(zip(kinds, G.diagonal(dim1=-2, dim2=-1).sum(-1).cpu().numpy()))
+    return {"lambda_min": np.array([lam[k] for k in mlp]), "trace": np.array([trace[k] for k in mlp])}
 
 
+# ---------------------------------------------------------------------- analysis (cheap, not cached)
 def depth_width() -> np.ndarray:
     """(15625, 2) effective depth and width of every cell, in benchmark index order."""
     return np.array([theory.effective_depth_width(a) for a in benchmark.load()["arch"]])
@@ -77,17 +113,16 @@ def summary(picks: np.ndarray, evaluated, seconds) -> dict:
     return row
 
 
-def wot_rows(table: dict, n_samples: int, n_runs: int, search_seed: int,
-             depth=DEPTH_RANGE, width=WIDTH_RANGE, dw: np.ndarray | None = None) -> dict:
-    """WOT and WOT+DAG summaries over ``n_runs`` searches drawing from the scored pool."""
-    idx = table["index"]
-    dw = depth_width()[idx] if dw is None else dw[idx]
-    keep = ((depth[0] <= dw[:, 0]) & (dw[:, 0] <= depth[1]) & (width[0] <= dw[:, 1]) & (dw[:, 1] <= width[1]))
+def wot_rows(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int,
+             box: tuple | None = None) -> dict:
+    """WOT and WOT+DAG (kept box ``box``, default the released code's) over ``n_runs`` searches, each
+    drawing ``n_samples`` cells of the whole space with replacement, as the release does."""
+    keep = in_box(dw, *(box or ()))
     rows = {}
     for name, mask in (("WOT", None), ("WOT+DAG", keep)):
-        r = search.sample_search(table["naswot"], table["naswot_s"], mask, n_samples=n_samples,
+        r = search.sample_search(naswot["naswot"], naswot["naswot_s"], mask, n_samples=n_samples,
                                  n_runs=n_runs, seed=search_seed)
-        rows[name] = summary(idx[r.pick], r.evaluated, r.seconds)
+        rows[name] = summary(naswot["index"][r.pick], r.evaluated, r.seconds)
     return rows
 
 

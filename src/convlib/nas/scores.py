@@ -39,6 +39,7 @@ NASWOT_BATCH = 128
 NTK_BATCH = 72
 LR_SAMPLES, LR_BATCHES = 1000, 3
 MEASURES = ("naswot", "ntk", "regions")
+NB201_NORM = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))  # NB201/TENAS
 NASWOT_NET = dict(C=16, N=5)  # the benchmark's network
 PROXY = dict(C=3, N=1)  # TENAS' NTK network on NAS-Bench-201
 THIN = dict(C=1, N=1, in_channels=1, stem=False, stages=1)  # TENAS' linear-region network
@@ -47,6 +48,24 @@ THIN = dict(C=1, N=1, in_channels=1, stem=False, stages=1)  # TENAS' linear-regi
 def minibatch(n: int, seed: int) -> torch.Tensor:
     """``n`` standardised CIFAR-10 training images (n, 3, 32, 32), drawn by ``seed``."""
     return data.load_images("cifar10", "train", n=n, seed=seed)[0]
+
+
+def augmented_minibatch(n: int, seed: int) -> torch.Tensor:
+    """``n`` CIFAR-10 training images as TENAS draws its NTK batch (its NAS-Bench-201 training
+    transform): a random horizontal flip, a random 32x32 crop of the image zero-padded by 4 pixels,
+    then standardised with ``NB201_NORM``; images, flips and crops drawn by ``seed``."""
+    x = minibatch(n, seed)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in data.CIFAR10_NORM)
+    pixels = x * std + mean  # back to [0, 1], where torchvision flips, pads with black and crops
+    g = torch.Generator().manual_seed(seed)
+    flip = torch.rand(n, generator=g) < 0.5
+    padded = torch.nn.functional.pad(torch.where(flip[:, None, None, None], pixels.flip(-1), pixels), (4, 4, 4, 4))
+    top, left = torch.randint(0, 9, (n,), generator=g), torch.randint(0, 9, (n,), generator=g)
+    rows, cols = top[:, None] + torch.arange(32), left[:, None] + torch.arange(32)
+    crops = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None],
+                   rows[:, None, :, None], cols[:, None, None, :]]
+    nb_mean, nb_std = (torch.tensor(v).view(1, 3, 1, 1) for v in NB201_NORM)
+    return (crops - nb_mean) / nb_std
 
 
 def patches(seed: int, n: int = LR_SAMPLES * LR_BATCHES) -> torch.Tensor:
@@ -155,24 +174,24 @@ def linear_regions_of(net: nn.Module, inputs: torch.Tensor, batch: int | None = 
 
 def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = MEASURES,
                 device="auto") -> dict[str, np.ndarray]:
-    """Every measure for every cell on the minibatches of ``seed``, plus seconds spent per cell
-    (``<measure>_s``). Disconnected cells get NaN."""
+    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the
+    seconds each took (``<measure>_s``). A cell with no input-to-output path gets NaN (and 0 s); any
+    other error is raised."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}; expected some of {MEASURES}")
     inputs = {"naswot": lambda: minibatch(NASWOT_BATCH, seed), "ntk": lambda: minibatch(NTK_BATCH, seed),
               "regions": lambda: patches(seed, LR_SAMPLES * LR_BATCHES)}
     fns = {"naswot": naswot, "ntk": ntk_cond, "regions": linear_regions}
+    connected = np.array([bool(paths(parse(a))) for a in archs], dtype=bool)
     out: dict[str, np.ndarray] = {}
-    for m in measures:
-        x = inputs[m]()
-        vals, secs = np.full(len(archs), np.nan), np.zeros(len(archs))
-        for i, a in enumerate(archs):
-            start = time.perf_counter()
-            try:
-                vals[i] = fns[m](a, x, seed, device)
-            except ValueError:
-                pass
-            secs[i] = time.perf_counter() - start
-        out[m], out[m + "_s"] = vals, secs
+    with one_thread():
+        for m in measures:
+            x = inputs[m]()
+            vals, secs = np.full(len(archs), np.nan), np.zeros(len(archs))
+            for i in np.flatnonzero(connected):
+                start = time.perf_counter()
+                vals[i] = fns[m](archs[i], x, seed, device)
+                secs[i] = time.perf_counter() - start
+            out[m], out[m + "_s"] = vals, secs
     return out

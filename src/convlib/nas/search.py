@@ -96,15 +96,20 @@ def _dense_rank(values: list[float], descending: bool) -> list[int]:
 def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH,
           lr_samples: int = scores.LR_SAMPLES, lr_batches: int = scores.LR_BATCHES,
           repeat: int = 3, precision: int = 3, device="auto") -> dict:
-    """One TENAS (or TENAS+DAG) search; returns the arch string, the seconds it took, and the number
-    of pruned supernets it evaluated (each: one NTK and one linear-region count per repeat)."""
+    """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the seconds it
+    took, and the number of pruned supernets it evaluated (each: one NTK and one region count per repeat).
+
+    As TENAS' release does, each round draws one proxy network (shared by every candidate and repeat)
+    and each repeat a new minibatch of ``ntk_batch`` augmented training images
+    (``scores.augmented_minibatch``); the thin linear-region network is drawn once per repeat and shared
+    by the candidates (TENAS draws one per candidate, and its repeats are identical), on fixed patches."""
     with scores.one_thread():
         return _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device)
 
 
 def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device) -> dict:
     start = time.perf_counter()
-    x, patches = scores.minibatch(ntk_batch, seed), scores.patches(seed, lr_samples * lr_batches)
+    patches = scores.patches(seed, lr_samples * lr_batches)
     state = [TENAS_OPS] * len(EDGES)
     evaluated, rounds = 0, 0
     while any(len(ops) > 1 for ops in state):
@@ -112,26 +117,28 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         candidates = [(e, op) for e, ops in enumerate(state) if len(ops) > 1 for op in ops]
         if dag:
             candidates = _dag_candidates(state, candidates)
-        ntk = {c: [] for c in candidates}
-        regions = {c: [] for c in candidates}
-        for r in range(repeat):
-            net = scores.init_network(state, seed * 1000 + 10 * rounds + r, device, **scores.PROXY)
-            thin = scores.init_network(state, seed * 1000 + 10 * rounds + r, device, **scores.THIN)
-            k0, r0 = scores.ntk_cond_of(net, x), scores.linear_regions_of(thin, patches, lr_samples)
-            for c in candidates:
-                k = scores.ntk_cond_of(without(net, *c), x)
-                n = scores.linear_regions_of(without(thin, *c), patches, lr_samples)
-                ntk[c].append(_round_sig((k0 - k) / k0, precision))
-                regions[c].append(_round_sig((r0 - n) / r0, precision))
+        draw = seed * 1000 + 10 * rounds
+        net = scores.init_network(state, draw, device, **scores.PROXY)
+        batches = [scores.augmented_minibatch(ntk_batch, draw + r) for r in range(repeat)]
+        thins = [scores.init_network(state, draw + r, device, **scores.THIN) for r in range(repeat)]
+        k0 = [scores.ntk_cond_of(net, x) for x in batches]
+        r0 = [scores.linear_regions_of(thin, patches, lr_samples) for thin in thins]
+        ntk_mean, reg_mean = [], []
+        for c in candidates:
+            pruned = without(net, *c)
+            ntk = [_round_sig((k0[r] - scores.ntk_cond_of(pruned, x)) / k0[r], precision) for r, x in enumerate(batches)]
+            reg = [_round_sig((r0[r] - scores.linear_regions_of(without(t, *c), patches, lr_samples)) / r0[r], precision)
+                   for r, t in enumerate(thins)]
+            ntk_mean.append(_round_sig(float(np.mean(ntk)), precision))
+            reg_mean.append(_round_sig(float(np.mean(reg)), precision))
         evaluated += len(candidates)
-        ntk_mean = [_round_sig(float(np.mean(ntk[c])), precision) for c in candidates]
-        reg_mean = [_round_sig(float(np.mean(regions[c])), precision) for c in candidates]
         rank = [a + b for a, b in zip(_dense_rank(ntk_mean, True), _dense_rank(reg_mean, False))]
         chosen: dict[int, str] = {}
         for i in sorted(range(len(candidates)), key=lambda i: rank[i]):
             chosen.setdefault(candidates[i][0], candidates[i][1])
         state = [tuple(o for o in ops if o != chosen.get(e)) for e, ops in enumerate(state)]
-    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.perf_counter() - start, "evaluated": evaluated, "rounds": rounds}
+    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.perf_counter() - start,
+            "evaluated": evaluated, "rounds": rounds}
 
 
 def _dag_candidates(state, candidates):
