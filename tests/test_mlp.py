@@ -74,10 +74,44 @@ def test_kaiming_variance_preserves_the_second_moment():
     assert torch.allclose(got, expect, rtol=6 * math.sqrt(5 / (50 * 256)))
 
 
-@pytest.mark.parametrize("param", ["standard", "ntk"])
-def test_empirical_ntk_equals_jacobian_product(param):
+def _random_biases(m: DAGMLP, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for b in (m.stem_bias, m.edge_bias, m.readout_bias):
+            b.copy_(0.3 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
+
+
+def test_forward_with_biases_matches_hand_written_network():
+    """The released code's layers: Linear (with bias) then ReLU; a Linear readout with bias."""
+    X = _X()
+    m = DAGMLP(["2_21_112"], 4, 6, 2, dtype=torch.float64, bias=True, readout_gain=2.0)
+    assert all(torch.count_nonzero(b) == 0 for b in (m.stem_bias, m.edge_bias, m.readout_bias))
+    _random_biases(m)
+    R = torch.relu
+    lin = lambda s, t, h: h @ m.edge[0, t * (t - 1) // 2 + s].T + m.edge_bias[0, t * (t - 1) // 2 + s]  # noqa: E731
+    with torch.no_grad():
+        h0 = R(X @ m.stem[0].T + m.stem_bias[0])
+        h1 = R(lin(0, 1, h0))
+        h2 = R(lin(0, 2, h0)) + h1
+        h3 = h0 + h1 + R(lin(2, 3, h2))
+        assert torch.allclose(m(X)[0], h3 @ m.readout[0].T + m.readout_bias[0], atol=1e-12)
+
+
+def test_readout_gain_scales_the_readout_variance():
+    a = DAGMLP(["2"] * 40, 4, 512, 3, seeds=range(40), dtype=torch.float64)
+    b = DAGMLP(["2"] * 40, 4, 512, 3, seeds=range(40), dtype=torch.float64, readout_gain=2.0)
+    assert torch.allclose(b.readout, a.readout * math.sqrt(2.0))
+    assert abs(float(b.readout.var()) * 512 - 2.0) < 0.05  # 61,440 draws: std error of the variance ~0.6%
+    with pytest.raises(ValueError, match="readout_gain"):
+        DAGMLP(["2"], 4, 8, readout_gain=0)
+
+
+@pytest.mark.parametrize("param, bias", [("standard", False), ("ntk", False), ("standard", True), ("ntk", True)])
+def test_empirical_ntk_equals_jacobian_product(param, bias):
     X = _X(n=5, d=3, seed=1)
-    m = DAGMLP(MIXED, 3, 4, seeds=[4, 5, 6, 7, 8], parametrization=param, dtype=torch.float64)
+    m = DAGMLP(MIXED, 3, 4, seeds=[4, 5, 6, 7, 8], parametrization=param, dtype=torch.float64, bias=bias)
+    if bias:
+        _random_biases(m, 2)
     params = dict(m.named_parameters())
     jac = jacrev(lambda p: functional_call(m, p, (X,)))(params)  # (B, n, 1, *shape) each
     J = torch.cat([j.reshape(len(MIXED), len(X), -1) for j in jac.values()], dim=-1)
@@ -135,6 +169,22 @@ def test_batched_training_equals_training_alone(kw):
         np.testing.assert_allclose(alone["loss"][0], out["loss"][b], rtol=1e-9, atol=1e-12)
         for name in ("stem", "edge", "readout"):
             assert torch.allclose(getattr(one, name)[0], getattr(big, name)[b], rtol=1e-9, atol=1e-12)
+
+
+def test_training_counts_the_correct_predictions_of_each_step():
+    X, y = _X(n=24, d=6, seed=4), torch.arange(24) % 3
+    m = DAGMLP(FIG3, 6, 16, 3, seeds=[0, 1, 2], dtype=torch.float64, bias=True, readout_gain=2.0)
+    before = [p.detach().clone() for p in m.parameters()]
+    out = train(m, X, y, steps=6, lr=1e-3, loss="ce", batch_size=8, seed=5)
+    assert out["correct"].shape == (3, 6) and out["correct"].dtype.kind == "i"
+    assert all(not torch.equal(a, p) for a, p in zip(before, m.parameters()))  # biases train too
+    # the first step's count, recomputed from the initial weights on the first batch
+    first = next(batches(24, 8, 1, 5))
+    m0 = DAGMLP(FIG3, 6, 16, 3, seeds=[0, 1, 2], dtype=torch.float64, bias=True, readout_gain=2.0)
+    with torch.no_grad():
+        expect = (m0(X[first]).argmax(-1) == y[first]).sum(-1)
+    assert out["correct"][:, 0].tolist() == expect.tolist()
+    assert "correct" not in train(m, X, y.double()[:, None].repeat(1, 3), steps=1, lr=1e-3, loss="mse")
 
 
 def test_gradient_descent_decreases_the_loss_and_seeds_repeat():

@@ -4,8 +4,10 @@ and a trainer that trains all B together.
 The network is the one of the book (Chen et al. 2022): node 0 is the stem ``h_0 = ReLU(W_0 x)``,
 node ``t`` is the sum of its in-edge outputs, a ``linear`` edge ``s -> t`` outputs
 ``ReLU(W_st h_s)``, a ``skip`` edge ``h_s``, a ``zero`` edge nothing, and the readout is
-``f(x) = V h_N`` (no biases anywhere). Weights are Kaiming-normal fan-in: ``W ~ N(0, 2 / fan_in)``,
-``V ~ N(0, 1 / width)``.
+``f(x) = V h_N``. Weights are Kaiming-normal fan-in: ``W ~ N(0, 2 / fan_in)``,
+``V ~ N(0, readout_gain / width)`` (gain 1 by default; the released code's Kaiming readout has 2).
+``bias=True`` adds a bias, zero at initialisation and trained, to every layer (stem, linear edges,
+readout), as the released ``mlp_code`` networks have.
 
 Model ``b`` of a batch keeps its weights in row ``b`` of stacked tensors: the stem ``(B, width,
 d_in)``, the edges ``(B, slots, width, width)`` with one slot per node pair ``s < t`` (slot
@@ -47,18 +49,20 @@ class _Layer:
 
 class DAGMLP(nn.Module):
     """B DAG-MLPs at once (stacked weights): stem ReLU(W0 x), node t = sum of in-edge outputs,
-    linear edge = ReLU(W h_s), skip = identity, zero = nothing, readout Linear on node N (no bias).
+    linear edge = ReLU(W h_s), skip = identity, zero = nothing, readout Linear on node N; with
+    ``bias`` every layer adds a bias (zero at initialisation, stacked like the weights).
 
-    ``parametrization="standard"`` stores ``W ~ N(0, 2 / fan_in)`` (readout ``N(0, 1 / width)``);
+    ``parametrization="standard"`` stores ``W ~ N(0, 2 / fan_in)`` (readout ``N(0, readout_gain / width)``);
     ``"ntk"`` stores ``W~ ~ N(0, 1)`` and computes ``sqrt(2 / fan_in) W~ a`` (readout
-    ``sqrt(1 / width) V~ h``): the same forward distribution, gradients in the NTK scaling.
+    ``sqrt(readout_gain / width) V~ h``): the same forward distribution, gradients in the NTK scaling.
     Model ``b`` draws its weights from ``torch.Generator().manual_seed(seeds[b])`` on the CPU in
     float64 (stem, then linear edges in ``dag.edges("linear")`` order, then readout) before the cast,
     so a model alone equals its row in any batch, bit for bit, at initialisation."""
 
     def __init__(self, dags: Sequence[DAGLike] | DAGLike, d_in: int, width: int, d_out: int = 1, *,
                  seeds: Sequence[int] | None = None, parametrization: str = "standard",
-                 device: str | torch.device = "auto", dtype: torch.dtype = torch.float32):
+                 device: str | torch.device = "auto", dtype: torch.dtype = torch.float32,
+                 bias: bool = False, readout_gain: float = 1.0):
         super().__init__()
         if isinstance(dags, (str, DAG)):
             dags = [dags]
@@ -71,6 +75,8 @@ class DAGMLP(nn.Module):
         for name, v in (("d_in", d_in), ("width", width), ("d_out", d_out)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (isinstance(readout_gain, (int, float)) and math.isfinite(readout_gain) and readout_gain > 0):
+            raise ValueError(f"readout_gain must be a positive number, got {readout_gain!r}")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
         B, N = len(self.dags), sizes[0]
@@ -83,7 +89,7 @@ class DAGMLP(nn.Module):
         S = N * (N + 1) // 2
 
         std = parametrization == "standard"
-        g_stem, g_edge, g_out = math.sqrt(2 / d_in), math.sqrt(2 / width), math.sqrt(1 / width)
+        g_stem, g_edge, g_out = math.sqrt(2 / d_in), math.sqrt(2 / width), math.sqrt(readout_gain / width)
         stem = torch.zeros(B, width, d_in, dtype=dtype)
         edge = torch.zeros(B, S, width, width, dtype=dtype)
         readout = torch.zeros(B, d_out, width, dtype=dtype)
@@ -98,6 +104,11 @@ class DAGMLP(nn.Module):
         self.stem = nn.Parameter(stem.to(dev))
         self.edge = nn.Parameter(edge.to(dev))
         self.readout = nn.Parameter(readout.to(dev))
+        self.bias = bool(bias)
+        if self.bias:  # (B, width), (B, slots, width), (B, d_out); zero at initialisation
+            self.stem_bias = nn.Parameter(torch.zeros(B, width, dtype=dtype, device=dev))
+            self.edge_bias = nn.Parameter(torch.zeros(B, S, width, dtype=dtype, device=dev))
+            self.readout_bias = nn.Parameter(torch.zeros(B, d_out, dtype=dtype, device=dev))
         # forward scale factors c of z = c W a (1 in the standard parametrisation)
         self.scales = (1.0, 1.0, 1.0) if std else (g_stem, g_edge, g_out)
 
@@ -131,15 +142,18 @@ class DAGMLP(nn.Module):
         else:
             z0 = X @ self.stem.mT
         z0 = c0 * z0 if c0 != 1.0 else z0
+        z0 = z0 + self.stem_bias[:, None] if self.bias else z0
         layers = [_Layer(X, z0, c0)] if record else []
         h = [torch.relu(z0)]
         Ws = self.edge.unbind(1)  # one gradient buffer for all slots in the backward pass
+        bs = self.edge_bias.unbind(1) if self.bias else None
         for node in self._plan:
             acc = 0
             for s, k, linear, skip in node:
                 if linear:
                     z = h[s] @ Ws[k].mT
                     z = c * z if c != 1.0 else z
+                    z = z + bs[k][:, None] if self.bias else z
                     if record:
                         layers.append(_Layer(h[s], z, c))
                     acc = acc + torch.relu(z)
@@ -151,7 +165,8 @@ class DAGMLP(nn.Module):
     def _readout(self, hN: torch.Tensor) -> torch.Tensor:
         f = hN @ self.readout.mT
         cr = self.scales[2]
-        return cr * f if cr != 1.0 else f
+        f = cr * f if cr != 1.0 else f
+        return f + self.readout_bias[:, None] if self.bias else f
 
     def features(self, X: torch.Tensor) -> torch.Tensor:
         """Node-N activations ``h_N``, ``(B, n, width)``."""
@@ -169,7 +184,8 @@ def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
     No Jacobian is formed: a weight ``W`` in ``z = c W a`` contributes
     ``c^2 (a(x) . a(x')) (delta(x) . delta(x'))`` with ``delta = df/dz``; one backward pass of
     ``sum_b sum_x f_b(x)`` gives every ``delta`` because samples and models do not interact. The
-    readout adds ``c_r^2 h_N(x) . h_N(x')``."""
+    readout adds ``c_r^2 h_N(x) . h_N(x')``; with biases, a layer's bias adds ``delta(x) . delta(x')``
+    and the readout's 1."""
     if model.d_out != 1:
         raise ValueError(f"empirical_ntk needs a scalar output (d_out == 1), got d_out = {model.d_out}")
     with torch.enable_grad():
@@ -177,10 +193,10 @@ def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
         f = model._readout(hN)
         deltas = torch.autograd.grad(f.sum(), [layer.z for layer in layers])
     hN = hN.detach().double()
-    K = model.scales[2] ** 2 * (hN @ hN.mT)
+    K = model.scales[2] ** 2 * (hN @ hN.mT) + (1.0 if model.bias else 0.0)
     for layer, d in zip(layers, deltas):
         a, d = layer.a.detach().double(), d.double()
-        K = K + layer.c ** 2 * (a @ a.mT) * (d @ d.mT)
+        K = K + (layer.c ** 2 * (a @ a.mT) + (1.0 if model.bias else 0.0)) * (d @ d.mT)
     return K
 
 
@@ -232,14 +248,17 @@ def batches(n: int, batch_size: int | None, steps: int, seed: int) -> Iterator[t
 
 def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, loss: str = "mse",
           batch_size: int | None = None, optimizer: str = "sgd", momentum: float = 0.0,
-          weight_decay: float = 0.0, seed: int = 0) -> dict:
+          weight_decay: float = 0.0, seed: int = 0, evaluate: bool = True) -> dict:
     """Train the B models of ``model`` together, in place, for ``steps`` updates.
 
     The objective is ``sum_b L_b`` so model ``b``'s gradient is that of its own loss ``L_b`` and the
     element-wise optimisers (SGD with momentum and weight decay, Adam) update each row as if it were
     trained alone. ``batch_size=None`` is full-batch gradient descent; otherwise every model sees
     the same minibatches (``batches(n, batch_size, steps, seed)``). Returns ``loss`` ``(B, steps)``
-    (the loss on each step's batch before its update) and ``final_loss`` ``(B,)`` (on all of X)."""
+    (the loss on each step's batch before its update), ``final_loss`` ``(B,)`` (on all of X, unless
+    ``evaluate`` is False) and, for
+    ``"ce"``, ``correct`` ``(B, steps)``: how many of each step's batch the model classified right
+    before its update (what the released code averages into its training accuracy)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if optimizer not in OPTIMIZERS:
@@ -257,13 +276,21 @@ def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: fl
     else:
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     curve = torch.empty(steps, model.n_models, dtype=X.dtype, device=X.device)
+    correct = torch.zeros(steps, model.n_models, dtype=torch.int64, device=X.device)
     for step, idx in enumerate(batches(len(X), batch_size, steps, seed)):
         xb, yb = (X, target) if idx is None else (X[idx.to(X.device)], target[idx.to(X.device)])
-        losses = per_model_loss(model(xb), yb, loss)
+        out = model(xb)
+        losses = per_model_loss(out, yb, loss)
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         opt.step()
         curve[step] = losses.detach()
-    with torch.no_grad():
-        final = per_model_loss(model(X), target, loss)
-    return {"loss": curve.T.double().cpu().numpy(), "final_loss": final.double().cpu().numpy()}
+        if loss == "ce":
+            correct[step] = (out.detach().argmax(-1) == yb).sum(-1)
+    result = {"loss": curve.T.double().cpu().numpy()}
+    if evaluate:
+        with torch.no_grad():
+            result["final_loss"] = per_model_loss(model(X), target, loss).double().cpu().numpy()
+    if loss == "ce":
+        result["correct"] = correct.T.cpu().numpy()
+    return result

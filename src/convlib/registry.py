@@ -198,23 +198,44 @@ def profile(name: str) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------- computing and serving
+_RUNNING: list[results.Entry] = []
+
+
 def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, dict]:
     """Run one shard (or the whole of an unsharded experiment) now: ``(result, provenance)``."""
     exp = lookup(name)
     chosen = exp.params(params)
     kwargs = chosen if shard is None else {**chosen, "shard": shard}
+    _RUNNING.append(results.Entry(name, exp.key(chosen), shard))
     start = time.perf_counter()
-    with data.recording() as requests, fingerprint.trace() as functions:
-        result = dict(exp.fn(**kwargs))
+    try:
+        with data.recording() as requests, fingerprint.trace() as functions:
+            result = dict(exp.fn(**kwargs))
+    finally:
+        _RUNNING.pop()
     return result, results.provenance(time.perf_counter() - start, functions, requests)
 
 
+def scratch() -> Path:
+    """A folder for the running shard's resumable state (checkpoints of a long training run): kept
+    across interrupted runs, removed once the shard is stored (``results.scratch``)."""
+    if not _RUNNING:
+        raise RuntimeError("registry.scratch() is only available inside a computation")
+    folder = results.scratch(_RUNNING[-1])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def store(entry: results.Entry, params: dict, result: dict, prov: dict, allow_dirty: bool = False) -> None:
-    """Write a computed shard, refusing one computed from uncommitted code unless ``allow_dirty``."""
+    """Write a computed shard, refusing one computed from uncommitted code unless ``allow_dirty``;
+    its scratch state is no longer needed once it is stored."""
+    import shutil
+
     if prov["dirty"] and not allow_dirty:
         raise DirtyTree(f"refusing to store {entry}: src/ has uncommitted changes (commit first, or pass "
                         "--allow-dirty / set CONVLIB_ALLOW_DIRTY=1 for an entry that must never be committed)")
     results.write(entry, params, result, prov)
+    shutil.rmtree(results.scratch(entry), ignore_errors=True)
 
 
 def allow_dirty_env() -> bool:

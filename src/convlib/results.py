@@ -4,7 +4,8 @@ An entry is the result of one experiment (``convlib.registry``) at one set of pa
 ``param_hash(name, params)``. It is stored as ``<name>/<key>.json`` (parameters, scalars, provenance)
 plus ``<name>/<key>.npz`` when it holds arrays; a sharded entry stores each shard the same way under
 ``<name>/<key>/<shard>.json``. Every file is written to a temporary file under ``data/results/.tmp/``
-(which git ignores), made readable (0644) and renamed into place, arrays before the JSON that indexes
+(which git ignores, as ``.state/``, the resumable state of shards in progress), made readable (0644)
+and renamed into place, arrays before the JSON that indexes
 them: a run killed at any moment leaves either the whole shard or nothing, and ``clean_tmp`` removes the
 leftovers of dead runs.
 
@@ -37,6 +38,7 @@ from convlib import data, fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 TMP = ".tmp"
+STATE = ".state"
 
 
 class CorruptEntry(ValueError):
@@ -163,6 +165,12 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         raise
 
 
+def scratch(entry: Entry) -> Path:
+    """Where a shard being computed keeps resumable state: ``data/results/.state/<name>/<key>/<shard>``
+    (git ignores it; ``registry.store`` removes it)."""
+    return cache_dir() / STATE / entry.name / entry.key / (entry.shard or "all")
+
+
 def clean_tmp() -> list[Path]:
     """Remove temporary files left by runs that are no longer alive; returns what was removed."""
     removed = []
@@ -243,6 +251,6 @@ def stored() -> Iterator[Entry]:
     root = cache_dir()
     for path in sorted(root.glob("*/*.json")) + sorted(root.glob("*/*/*.json")):
         rel = path.relative_to(root).parts
-        if rel[0] == TMP:
+        if rel[0] in (TMP, STATE):
             continue
         yield Entry(rel[0], path.stem) if len(rel) == 2 else Entry(rel[0], rel[1], path.stem)
