@@ -50,3 +50,27 @@ def test_depth_and_width_principles_on_the_mlp_space():
     tau_m = stats.kendalltau(R["mlp_width"][keep], R["mlp_lambda_exact"][keep]).statistic
     assert tau_d < 0 < tau_m
     assert len(R["nb201_depth"]) == 15625
+
+
+def test_paper_closed_forms_and_remark33_at_the_smoke_scale():
+    C = ch02_nngp.closed_forms("mnist", 8, 0)
+    assert max(C["max_abs_diff"]) < 1e-12 and C["k0_diag_error"] < 1e-12
+    R = ch02_nngp.remark33("mnist", 8, 0, 2)
+    assert ch02_nngp.routes_step_is_exactly_the_repeated_dags(R) and R["repeated"].any()
+    assert R["mean_spread"] < 1e-12                                  # Remark 3.3's premise: the means are constant
+    means, _ = ch02_nngp.remark33_steps(R)
+    assert means["DAGs changed"] > 0
+
+
+def test_eq12_and_lemma33_over_the_spaces_at_the_smoke_scale():
+    R = ch03_convergence.eq12("mnist", 8, 0)
+    rows = {(r["space"], r["kernel"], r["bound"]): r for r in ch03_convergence.eq12_checks(R)}
+    assert len(rows) == 8 and rows[("NAS-Bench-201", "exact", "Eq. 12")]["DAGs"] < 15625
+    for space in ("MLP-DAGs", "NAS-Bench-201"):
+        assert rows[(space, "paper", "Lemma 3.3")]["violations"] == 0 == rows[(space, "exact", "Lemma 3.3")]["violations"]
+        assert rows[(space, "paper", "Eq. 12")]["violations"] == 0
+    assert np.all(R["eq12"] <= R["lemma33_paper"] + 1e-12)            # Jensen: Eq. 12 is below the recursion's 2x2 bound
+    fig3 = [R["dags"].index(a) for a in FIG3]
+    assert np.all(np.diff(R["eq12"][fig3]) > 0) and np.all(np.diff(R["lambda_paper"][fig3]) > 0)
+    S = ch04_depth_width.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
+    assert len(S) == 4 and all(0 <= r["linear"] <= r["any function"] + 1e-12 <= 1 + 1e-12 for r in S)
