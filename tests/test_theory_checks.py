@@ -54,10 +54,10 @@ def test_depth_and_width_principles_on_the_mlp_space():
 
 def test_paper_closed_forms_and_remark33_at_the_smoke_scale():
     C = ch02_nngp.closed_forms("mnist", 8, 0)
-    assert max(C["max_abs_diff"]) < 1e-12 and C["k0_diag_error"] < 1e-12
+    assert ch02_nngp.closed_forms_agree(C) and C["k0_diag_error"] < 1e-12
     R = ch02_nngp.remark33("mnist", 8, 0, 2)
     assert ch02_nngp.routes_step_is_exactly_the_repeated_dags(R) and R["repeated"].any()
-    assert R["mean_spread"] < 1e-12                                  # Remark 3.3's premise: the means are constant
+    assert ch02_nngp.means_are_constant(R)                           # Remark 3.3's premise
     means, _ = ch02_nngp.remark33_steps(R)
     assert means["DAGs changed"] > 0
 
@@ -70,7 +70,9 @@ def test_eq12_and_lemma33_over_the_spaces_at_the_smoke_scale():
         assert rows[(space, "paper", "Lemma 3.3")]["violations"] == 0 == rows[(space, "exact", "Lemma 3.3")]["violations"]
         assert rows[(space, "paper", "Eq. 12")]["violations"] == 0
     assert np.all(R["eq12"] <= R["lemma33_paper"] + 1e-12)            # Jensen: Eq. 12 is below the recursion's 2x2 bound
-    fig3 = [R["dags"].index(a) for a in FIG3]
-    assert np.all(np.diff(R["eq12"][fig3]) > 0) and np.all(np.diff(R["lambda_paper"][fig3]) > 0)
+    assert ch03_convergence.lemma31_check(R)["holds"]
+    T = ch03_convergence.theorem31("mnist", 8, 0, FIG3)
+    assert list(T["n_paths"]) == [1, 3, 4] and ch03_convergence.paper_bound_is_implied(T)
+    assert ch03_convergence.figure3_in_order(R, "eq12") and ch03_convergence.figure3_in_order(R, "lambda_paper")
     S = ch04_depth_width.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
     assert len(S) == 4 and all(0 <= r["linear"] <= r["any function"] + 1e-12 <= 1 + 1e-12 for r in S)

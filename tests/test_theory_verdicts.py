@@ -28,9 +28,16 @@ def test_remark33_steps_by_hand():
     assert (means["DAGs changed"], means["of"]) == (2, 3)
     assert means["median gap"] == pytest.approx(0.3) and means["largest gap"] == pytest.approx(0.4)
     assert means["median lambda change"] == pytest.approx((0.5 + 0.25) / 2) and means["largest lambda change"] == pytest.approx(0.5)
+    assert means["lambda_min not raised"] == 2
     assert routes["DAGs changed"] == 1 and routes["median lambda change"] == pytest.approx(0.5)
     assert ch02_nngp.routes_step_is_exactly_the_repeated_dags(R)
     assert not ch02_nngp.routes_step_is_exactly_the_repeated_dags({**R, "repeated": np.array([True, False, True, False])})
+
+
+def test_closed_form_and_premise_verdicts():
+    assert ch02_nngp.closed_forms_agree({"max_abs_diff": np.array([1e-16, 9e-13])})
+    assert not ch02_nngp.closed_forms_agree({"max_abs_diff": np.array([1e-16, 2e-12])})
+    assert ch02_nngp.means_are_constant({"mean_spread": 1e-14}) and not ch02_nngp.means_are_constant({"mean_spread": 1e-6})
 
 
 def test_bound_check_by_hand():
@@ -38,6 +45,11 @@ def test_bound_check_by_hand():
     assert (out["violations"], out["of them repeated-route"]) == (1, 1)
     assert out["largest lambda / bound"] == pytest.approx(1.25) and out["median lambda / bound"] == pytest.approx(0.5)
     assert out["Kendall tau"] == pytest.approx(1 / 3)                  # 2 concordant pairs, 1 discordant
+
+
+def test_figure3_in_order():
+    R = {"dags": ["0_00_000", "2_21_112", "1_01_222", "2_02_002"], "a": np.array([9.0, 3, 2, 1]), "b": np.array([0.0, 3, 4, 1])}
+    assert ch03_convergence.figure3_in_order(R, "a") and not ch03_convergence.figure3_in_order(R, "b")
 
 
 def test_figure3_order_share():
@@ -62,3 +74,18 @@ def test_r_squared_by_hand():
     # within-group spread: group means 1 and 2 explain 1 of the total 5 (worked by hand)
     spread = ch04_depth_width.r_squared(np.array([0.0, 2, 1, 3]), np.array([1.0, 1, 2, 2]), np.ones(4))
     assert spread["any function"] == pytest.approx(0.2) and spread["linear"] == pytest.approx(0.2)
+
+
+def test_lemma31_check_and_the_implied_paper_bound():
+    R = {"n_paths": np.array([0, 1, 2]), "lambda_paper": np.array([0.0, 0.1, 0.3]), "lambda_exact": np.array([0.0, 0.2, 0.3]),
+         "max_cosine": 0.9}
+    out = ch03_convergence.lemma31_check(R)
+    assert out["holds"] and out["smallest lambda paper"] == 0.1 and out["smallest lambda exact"] == 0.2
+    assert not ch03_convergence.lemma31_check({**R, "max_cosine": 1.0})["holds"]                 # parallel inputs
+    assert not ch03_convergence.lemma31_check({**R, "lambda_exact": np.array([0.0, 0.0, 0.3])})["holds"]
+    assert ch03_convergence.paper_bound_is_implied(R)
+    assert not ch03_convergence.paper_bound_is_implied({**R, "lambda_paper": np.array([0.0, 0.3, 0.3])})
+
+
+def test_share_word():
+    assert ch04_depth_width.share_word(0.51) == "most" and ch04_depth_width.share_word(0.5) == "less than half"

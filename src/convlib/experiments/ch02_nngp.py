@@ -108,7 +108,8 @@ def remark33(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
 def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
     """The two steps from the exact NNGP to the paper's recursion, one row each, over the DAGs whose output a
     path reaches: how many a step changes (relative Frobenius gap > tol), the median and largest gap among
-    those, and the median and largest relative change of lambda_min, ``(before - after) / before``."""
+    those, on how many of them lambda_min does not rise, and the median and largest relative change of
+    lambda_min, ``(before - after) / before``."""
     live = R["lambda_exact"] > 0
     rows = []
     for step, gap, before, after in (("drop the means (Remark 3.3)", R["gap_means"], R["lambda_exact"], R["lambda_remark33"]),
@@ -118,6 +119,7 @@ def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
         rows.append({"step": step, "DAGs changed": int(hit.sum()), "of": int(live.sum()),
                      "median gap": float(np.median(gap[hit])) if hit.any() else 0.0,
                      "largest gap": float(gap[hit].max()) if hit.any() else 0.0,
+                     "lambda_min not raised": int((change >= -tol).sum()),
                      "median lambda change": float(np.median(change)) if hit.any() else 0.0,
                      "largest lambda change": float(np.abs(change).max()) if hit.any() else 0.0})
     return rows
@@ -126,3 +128,13 @@ def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
 def routes_step_is_exactly_the_repeated_dags(R: dict, tol: float = 1e-12) -> bool:
     """True when the recursion differs from the means-dropped rules on exactly the DAGs with a repeated skip route."""
     return bool(np.array_equal(R["gap_routes"] > tol, R["repeated"]))
+
+
+def closed_forms_agree(C: dict, tol: float = 1e-12) -> bool:
+    """True when ``kernels.nngp_paper`` equals Eqs. 7, 9, 11 entrywise to ``tol`` (float64 rounding)."""
+    return bool(np.max(C["max_abs_diff"]) < tol)
+
+
+def means_are_constant(R: dict, tol: float = 1e-12) -> bool:
+    """Remark 3.3's premise: every node's first moment is the same for every input (relative spread < tol)."""
+    return bool(R["mean_spread"] < tol)

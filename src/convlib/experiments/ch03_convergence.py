@@ -139,7 +139,28 @@ def eq12_checks(R: dict) -> list[dict]:
     return rows
 
 
+def figure3_in_order(R: dict, key: str) -> bool:
+    """True when ``R[key]`` orders the Figure-3 DAGs of ``R["dags"]`` as DAG#1 < DAG#2 < DAG#3."""
+    values = np.array([R[key][R["dags"].index(a)] for a in FIGURE3.values()])
+    return bool(np.all(np.diff(values) > 0))
+
+
 def figure3_order_share(C: np.ndarray) -> float:
     """Share of the correlations C at which Eq. 12 orders the Figure-3 DAGs DAG#1 < DAG#2 < DAG#3."""
     b = theory.eq12_value(theory.depth_counts(list(FIGURE3.values())), C)
     return float(((b[0] < b[1]) & (b[1] < b[2])).mean())
+
+
+def lemma31_check(R: dict) -> dict:
+    """Lemma 3.1's hypothesis on the inputs (no two parallel: largest cosine < 1) and its conclusion
+    (lambda_min > 0 for every DAG with a path) for the paper's recursion and the exact NNGP."""
+    live = R["n_paths"] > 0
+    low = {k: float(R[f"lambda_{k}"][live].min()) for k in ("paper", "exact")}
+    return {"max cosine": R["max_cosine"], "smallest lambda paper": low["paper"], "smallest lambda exact": low["exact"],
+            "holds": bool(R["max_cosine"] < 1 and min(low.values()) > 0)}
+
+
+def paper_bound_is_implied(T: dict, tol: float = 1e-12) -> bool:
+    """True when lambda_min of the paper's recursion is at most the exact NNGP's for every DAG: then Eq. 3 with
+    the paper's K^(H) is the weaker bound, and holds wherever the bound with the exact NNGP does."""
+    return bool(np.all(T["lambda_paper"] <= T["lambda_exact"] * (1 + tol)))

@@ -52,3 +52,8 @@ def summary_fits(R: dict) -> list[dict]:
             rows.append({"space": space, "target": f"log10 {target}", "DAGs": len(idx),
                          **r_squared(np.log10(y[idx]), R["depth"][idx], R["width"][idx])})
     return rows
+
+
+def share_word(r2: float) -> str:
+    """``"most"`` for a share of variance above one half, else ``"less than half"``."""
+    return "most" if r2 > 0.5 else "less than half"
