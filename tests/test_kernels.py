@@ -198,3 +198,72 @@ def test_monte_carlo_error_shrinks_like_one_over_sqrt_width():
         errs.append((samples - want).pow(2).mean().sqrt().item())  # RMS error of one network's estimate
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
     assert -0.65 < slope < -0.35, f"slope {slope:.3f}, errors {errs}"
+
+
+# ---------------------------------------------------------------------- the paper's K^(0), Eqs. 7, 9, 11 and Remark 3.3
+def h(C):
+    """Lemma 3.2's map of a correlation (Chen et al. 2022), written out from the text."""
+    return (2 * C * np.arcsin(C) + 2 * np.sqrt(1 - C ** 2) + np.pi * C) / (2 * np.pi)
+
+
+def test_unit_diagonal_inputs_give_the_stem_kernel_unit_diagonal():
+    X = inputs(n=7, d=9, seed=11) * torch.arange(1, 8, dtype=torch.float64)[:, None]
+    Xn = kernels.unit_diagonal(X)
+    np.testing.assert_allclose(np.linalg.norm(Xn.numpy(), axis=1) ** 2, 9.0, rtol=1e-13)
+    np.testing.assert_allclose(kernels.stem_kernel(X).numpy(), arccos1(sigma_in(X)), rtol=1e-12)
+    np.testing.assert_allclose(np.diag(kernels.stem_kernel(Xn).numpy()), 1.0, rtol=1e-13)
+    with pytest.raises(ValueError, match="all-zero rows"):
+        kernels.unit_diagonal(torch.zeros(2, 3))
+
+
+def test_nngp_paper_equals_the_closed_forms_of_eqs_7_9_11():
+    """K^(0) = the stem kernel on unit-diagonal inputs, K_ij^(0) = h(cos(x_i, x_j)); then by the text
+    DAG#1: K^(3) = f(f(f(K^(0)))); DAG#2: 3 f(K^(0)); DAG#3: f(K^(2)) + K^(1) + K^(0) with
+    K^(2) = 2 f(K^(0)), whose diagonal is 2, so f(K^(2))_ij = 2 h(K^(2)_ij / 2) = 2 h(h(K_ij^(0)))."""
+    X = inputs(n=8, d=12, seed=12)
+    Xn = X.numpy() / np.linalg.norm(X.numpy(), axis=1, keepdims=True)
+    K0 = h(np.clip(Xn @ Xn.T, -1, 1))
+    off = ~np.eye(8, dtype=bool)
+    want = {"2_02_002": (1.0, h(h(h(K0)))), "1_01_222": (3.0, 3 * h(K0)),
+            "2_21_112": (4.0, K0 + h(K0) + 2 * h(h(K0)))}
+    lam = {"2_02_002": 1 - h(h(h(K0))), "1_01_222": 3 * (1 - h(K0)), "2_21_112": 4 - (K0 + h(K0) + 2 * h(h(K0)))}
+    for text, (diag, offdiag) in want.items():
+        got = kernels.nngp_paper(text, kernels.unit_diagonal(X)).numpy()
+        np.testing.assert_allclose(np.diag(got), diag, rtol=1e-13)
+        np.testing.assert_allclose(got[off], offdiag[off], rtol=1e-12)
+        # Eqs. 7, 9, 11: the 2x2 bound of Lemma 3.3 for each pair is diag - off-diagonal
+        pairs = np.array([np.linalg.eigvalsh(got[np.ix_([i, j], [i, j])])[0] for i in range(8) for j in range(8) if i != j])
+        np.testing.assert_allclose(np.sort(pairs), np.sort(lam[text][off]), rtol=1e-10)
+
+
+def test_skip_routes_by_hand():
+    C = kernels.skip_routes([dag.parse(t) for t in ("1_11_111", "2_21_112", "1_01_001")], device="cpu")
+    assert C[0, 0, 3] == 4 and C[0, 1, 3] == 2 and C[0, 0, 2] == 2      # 0-3, 0-1-3, 0-2-3, 0-1-2-3
+    assert C[1, 0, 3] == 1 and C[1, 1, 3] == 1 and C[1, 2, 3] == 0 and C[1, 0, 1] == 0
+    assert C[2, 0, 3] == 1 and torch.equal(torch.diagonal(C[2]), torch.ones(4, dtype=torch.float64))
+
+
+def test_remark33_drops_the_mean_terms_and_keeps_repeated_skip_routes():
+    X = inputs()
+    K0 = arccos1(sigma_in(X))
+    V = arccos1(2 * K0)
+    mu = np.sqrt(np.diag(K0) / np.pi)
+    np.testing.assert_allclose(kernels.nngp_remark33("1_12", X).numpy(), K0 + V, rtol=1e-12)
+    np.testing.assert_allclose(kernels.nngp_remark33("1_01_222", X).numpy(), 3 * V, rtol=1e-12)
+    np.testing.assert_allclose(kernels.nngp("1_01_222", X).numpy(), 3 * V + 6 * np.outer(mu, mu), rtol=1e-12)
+    np.testing.assert_allclose(kernels.nngp_remark33("1_11", X).numpy(), 4 * K0, rtol=1e-12)   # h + h: no mean in it
+    np.testing.assert_allclose(kernels.nngp_remark33("2_02_002", X).numpy(), kernels.nngp("2_02_002", X).numpy(), rtol=1e-12)
+
+
+def test_remark33_equals_the_paper_recursion_exactly_when_no_skip_route_repeats():
+    X = inputs(n=5)
+    space = dag.mlp_dags(3)
+    R, Pp = kernels.nngp_remark33_many(space, X), kernels.nngp_paper_many(space, X)
+    same = [bool(torch.allclose(R[i], Pp[i], rtol=1e-12, atol=1e-15)) for i in range(len(space))]
+    repeated = ["*" in dag.canonical(a, by="kind") for a in space]
+    assert same == [not r for r in repeated]
+    assert sum(repeated) > 50
+    mixed = ["1_11", "2_21_112", RANDOM5[0]]
+    G = kernels.nngp_remark33_many(mixed, X)
+    for i, d in enumerate(mixed):
+        assert torch.allclose(G[i], kernels.nngp_remark33(d, X), rtol=1e-13, atol=0)

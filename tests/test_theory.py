@@ -94,3 +94,77 @@ def test_linearised_loss_equals_iterating_gd():
     for k in range(31):
         assert pred[k] == pytest.approx(r.dot(r).item() / r0, rel=1e-9)
         r = r - eta * H @ r
+
+
+# ---------------------------------------------------------------------- Lemma 3.2, Lemma 3.3, Eq. 12 (Chen et al. 2022)
+FIG3_COUNTS = {"2_02_002": [0, 0, 0, 1], "1_01_222": [0, 3], "2_21_112": [1, 1, 2]}  # paths by number of linear edges
+
+
+def unit_inputs(n=8, d=12, seed=0):
+    X = torch.randn(n, d, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return X * math.sqrt(d) / X.norm(dim=1, keepdim=True)
+
+
+def test_correlation_map_is_lemma32_of_the_arc_cosine_kernel():
+    assert theory.correlation_map(1.0) == pytest.approx(1.0, abs=1e-15)
+    assert theory.correlation_map(0.0) == pytest.approx(1 / math.pi, abs=1e-15)
+    assert theory.correlation_map(-1.0) == pytest.approx(0.0, abs=1e-15)
+    A = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    K = A @ A.T                                                       # any diagonal, not only 1
+    d = torch.sqrt(torch.diagonal(K))
+    lemma = theory.correlation_map((K / torch.outer(d, d)).numpy()) * torch.outer(d, d).numpy()
+    np.testing.assert_allclose(lemma, kernels.relu_second_moment(2 * K).numpy(), rtol=1e-10)
+
+
+def test_lemma33_bound_against_brute_force_and_lambda_min():
+    A = torch.randn(5, 7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    G = A @ A.mT + torch.diag_embed(torch.rand(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3)))
+    got = theory.lemma33_bound(G)
+    brute = [min(np.linalg.eigvalsh(g[np.ix_([i, j], [i, j])])[0] for i in range(7) for j in range(7) if i != j)
+             for g in G.numpy()]
+    np.testing.assert_allclose(got, brute, rtol=1e-12)
+    assert np.all(got >= torch.linalg.eigvalsh(G)[:, 0].numpy() - 1e-12)          # Cauchy interlacing
+    assert theory.lemma33_bound(torch.tensor([[2.0, 1.0], [1.0, 2.0]])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="n >= 2"):
+        theory.lemma33_bound(torch.ones(1, 1))
+
+
+def test_depth_counts_and_eq12_by_hand_for_figure3():
+    np.testing.assert_array_equal(theory.depth_counts(list(FIG3_COUNTS)), [[0, 0, 0, 1], [0, 3, 0, 0], [1, 1, 2, 0]])
+    h = lambda C: (2 * C * np.arcsin(C) + 2 * np.sqrt(1 - C ** 2) + np.pi * C) / (2 * np.pi)  # noqa: E731
+    C = np.linspace(-1, 1, 41)
+    want = {"2_02_002": 1 - h(h(h(C))), "1_01_222": 3 * (1 - h(C)), "2_21_112": 4 - (C + h(C) + 2 * h(h(C)))}
+    for text, counts in FIG3_COUNTS.items():
+        np.testing.assert_allclose(theory.eq12_value(np.array([counts]), C)[0], want[text], rtol=1e-12, atol=1e-14)
+
+
+def test_eq12_bound_is_lemma33_of_the_paper_recursion_on_figure3_and_never_above_it():
+    """Eq. 12 sums f^{d_p} over paths; the recursion maps a sum through f, and f is increasing and
+    convex, so (Jensen) its off-diagonal is at most the path sum: Eq. 12 <= Lemma 3.3 of the recursion,
+    with equality when every linear edge leaves a node whose paths have equal terms (Figure 3)."""
+    X = unit_inputs()
+    space = dag.mlp_dags(3)
+    bound = theory.eq12_bound_many(space, X)
+    l33 = theory.lemma33_bound(kernels.nngp_paper_many(space, X))
+    assert np.all(bound <= l33 + 1e-12)
+    for text in FIG3_COUNTS:
+        assert theory.eq12_bound(text, X) == pytest.approx(l33[space.index(text)], rel=1e-12)
+    assert np.any(bound < l33 - 1e-3)                                 # strictly below for some DAG
+    assert theory.eq12_bound("2_20_000", X) == 0.0                     # no path: P = 0
+
+
+def test_eq12_bound_of_a_cell_is_that_of_its_mlp_analogue_and_many_equals_one():
+    X = unit_inputs(n=6, seed=4)
+    cells = dag.nb201_cells()[::997]
+    many = theory.eq12_bound_many(cells, X)
+    for c, b in zip(cells, many):
+        assert b == theory.eq12_bound(dag.parse(c).as_mlp(), X)
+
+
+def test_eq12_bound_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="K_ii"):
+        theory.eq12_bound("2", 2 * unit_inputs())
+    with pytest.raises(ValueError, match="two inputs"):
+        theory.eq12_bound("2", unit_inputs(n=1))
+    with pytest.raises(ValueError, match="empty"):
+        theory.eq12_bound_many([], unit_inputs())

@@ -48,3 +48,29 @@ def test_depth_and_width_principles_on_the_mlp_space():
     tau_m = stats.kendalltau(R["mlp_width"][keep], R["mlp_lambda_exact"][keep]).statistic
     assert tau_d < 0 < tau_m
     assert len(R["nb201_depth"]) == 15625
+
+
+def test_paper_closed_forms_and_remark33_at_the_smoke_scale():
+    C = ch02_nngp.closed_forms("mnist", 8, 0)
+    assert ch02_nngp.closed_forms_agree(C) and C["k0_diag_error"] < 1e-12
+    R = ch02_nngp.remark33("mnist", 8, 0, 2)
+    assert ch02_nngp.routes_step_is_exactly_the_repeated_dags(R) and R["repeated"].any()
+    assert ch02_nngp.means_are_constant(R)                           # Remark 3.3's premise
+    means, _ = ch02_nngp.remark33_steps(R)
+    assert means["DAGs changed"] > 0
+
+
+def test_eq12_and_lemma33_over_the_spaces_at_the_smoke_scale():
+    R = ch03_convergence.eq12("mnist", 8, 0)
+    rows = {(r["space"], r["kernel"], r["bound"]): r for r in ch03_convergence.eq12_checks(R)}
+    assert len(rows) == 8 and rows[("NAS-Bench-201", "exact", "Eq. 12")]["DAGs"] < 15625
+    for space in ("MLP-DAGs", "NAS-Bench-201"):
+        assert rows[(space, "paper", "Lemma 3.3")]["violations"] == 0 == rows[(space, "exact", "Lemma 3.3")]["violations"]
+        assert rows[(space, "paper", "Eq. 12")]["violations"] == 0
+    assert np.all(R["eq12"] <= R["lemma33_paper"] + 1e-12)            # Jensen: Eq. 12 is below the recursion's 2x2 bound
+    assert ch03_convergence.lemma31_check(R)["holds"]
+    T = ch03_convergence.theorem31("mnist", 8, 0, FIG3)
+    assert list(T["n_paths"]) == [1, 3, 4] and ch03_convergence.paper_bound_is_implied(T)
+    assert ch03_convergence.figure3_in_order(R, "eq12") and ch03_convergence.figure3_in_order(R, "lambda_paper")
+    S = ch04_depth_width.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
+    assert len(S) == 4 and all(0 <= r["linear"] <= r["any function"] + 1e-12 <= 1 + 1e-12 for r in S)

@@ -235,3 +235,69 @@ def ntk_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.T
 
 
 KERNELS = {"exact": nngp_many, "paper": nngp_paper_many, "ntk": ntk_many}
+
+
+# ---------------------------------------------------------------------- the paper's K^(0) and Remark 3.3
+def unit_diagonal(X: torch.Tensor) -> torch.Tensor:
+    """Rows of X rescaled to squared norm ``d_in``, so the stem kernel has unit diagonal,
+    ``K_{0,0}(x, x) = |x|^2 / d_in = 1`` (Chen et al. 2022, Remark 3.4: ``K_ii^(0) = 1``); float64."""
+    _check_inputs(X)
+    X = X.to(torch.float64)
+    norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
+    if (norms == 0).any():
+        raise ValueError(f"X has {int((norms == 0).sum())} all-zero rows: they cannot be scaled to unit diagonal")
+    return X * math.sqrt(X.shape[1]) / norms
+
+
+def stem_kernel(X: torch.Tensor, device="auto") -> torch.Tensor:
+    """Kernel of the stem, ``K_{0,0} = V(Sigma_in)``, ``Sigma_in = 2 x.y / d_in``: the paper's K^(0), the
+    kernel every recursion starts from, (n, n) float64."""
+    return relu_second_moment(_input_covariance(X, device_of(device)))
+
+
+def skip_routes(dags: Sequence[DAG], device="auto") -> torch.Tensor:
+    """``C[b, u, t]``: number of routes from node u to node t along skip edges only (``C[b, t, t] = 1``),
+    ``C = I + A + A^2 + ...`` for the skip adjacency A (nilpotent), (B, N+1, N+1) float64."""
+    _, skip = _masks(dags, device_of(device))
+    C = power = torch.eye(skip.shape[-1], dtype=torch.float64, device=skip.device).expand_as(skip)
+    for _ in range(skip.shape[-1] - 1):
+        power = power @ skip
+        C = C + power
+    return C
+
+
+def propagate_remark33(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torch.Tensor:
+    """Per-node kernels of the exact rules with every first moment dropped (Chen et al. 2022, Remark 3.3),
+    (B, N+1, n, n).
+
+    Without means, the outputs of distinct linear edges and of the stem are uncorrelated, so with
+    ``Z_0 = K_{0,0}`` and ``Z_u = sum_{s in L(u)} V(2 K_s)`` (what u's linear in-edges add) a node is
+    ``sum_u C_{u,t} Z_u`` in signal and ``K_t = sum_u C_{u,t}^2 Z_u`` in kernel, C = ``skip_routes``.
+    The paper's recursion is the same sum with ``C_{u,t}`` in place of ``C_{u,t}^2``."""
+    dev = device_of(device)
+    lin, _ = _masks(dags, dev)
+    C2 = skip_routes(dags, dev) ** 2
+    B, N1 = len(dags), dags[0].n_nodes + 1
+    Z = torch.zeros(B, N1, X.shape[0], X.shape[0], dtype=torch.float64, device=dev)
+    K = torch.zeros_like(Z)
+    Z[:, 0] = stem_kernel(X, dev)
+    for t in range(N1):
+        if t > 0:
+            Z[:, t] = torch.einsum("bs,bsij->bij", lin[:, :t, t], relu_second_moment(2 * K[:, :t]))
+        K[:, t] = torch.einsum("bu,buij->bij", C2[:, :t + 1, t], Z[:, :t + 1])
+    return K
+
+
+def nngp_remark33(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
+    """The exact NNGP with every first moment dropped (Remark 3.3) at the output node, (n, n) float64."""
+    return nngp_remark33_many([dag], X, device)[0]
+
+
+def nngp_remark33_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
+    """``nngp_remark33`` of many DAGs at once, (B, n, n) float64."""
+    _check_inputs(X)
+    parts = [(idx, propagate_remark33(chunk, X, device)[:, -1]) for idx, chunk in _batches(dags, X.shape[0])]
+    out = parts[0][1].new_empty(len(dags), X.shape[0], X.shape[0])
+    for idx, G in parts:
+        out[idx] = G
+    return out

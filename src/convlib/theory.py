@@ -26,6 +26,7 @@ import torch
 from . import dag as _dag
 from .dag import DAGLike
 from .kernels import KERNELS
+from .kernels import stem_kernel
 
 
 def paths(dag: DAGLike) -> list[tuple[int, ...]]:
@@ -132,3 +133,74 @@ def linearised_loss(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -
     c2 = (U.T @ r0.to(torch.float64).reshape(-1)) ** 2
     k = torch.arange(steps + 1, dtype=torch.float64, device=ev.device)[:, None]
     return ((1 - eta * ev[None, :]) ** (2 * k) @ c2 / c2.sum()).cpu().numpy()
+
+
+# ---------------------------------------------------------------------- the paper's bounds (Chen et al. 2022, Sec. 3.3)
+def correlation_map(C: np.ndarray) -> np.ndarray:
+    """Lemma 3.2 on correlations (ReLU, c_sigma = 2): a linear edge maps ``C_ij = K_ij / sqrt(K_ii K_jj)`` to
+    ``f(C) = (2 C arcsin C + 2 sqrt(1 - C^2) + pi C) / (2 pi)`` and keeps the diagonal; C clipped to [-1, 1]."""
+    C = np.clip(np.asarray(C, dtype=np.float64), -1.0, 1.0)
+    return (2 * C * np.arcsin(C) + 2 * np.sqrt(1 - C * C) + np.pi * C) / (2 * np.pi)
+
+
+def lemma33_bound(G: torch.Tensor) -> np.ndarray:
+    """Lemma 3.3 (Eq. 5): ``lambda_min(G) <= min_{i != j} lambda_min([[G_ii, G_ij], [G_ij, G_jj]])``; the
+    right side, ``(G_ii + G_jj) / 2 - sqrt((G_ii - G_jj)^2 / 4 + G_ij^2)`` minimised over pairs, for each
+    symmetric matrix of a (..., n, n) batch with n >= 2: shape ``G.shape[:-2]``."""
+    if G.ndim < 2 or G.shape[-1] != G.shape[-2] or G.shape[-1] < 2:
+        raise ValueError(f"G must be a batch of square matrices of size n >= 2, got shape {tuple(G.shape)}")
+    G = G.to(torch.float64)
+    d = torch.diagonal(G, dim1=-2, dim2=-1)
+    a, b = d[..., :, None], d[..., None, :]
+    lam = (a + b) / 2 - torch.sqrt((a - b) ** 2 / 4 + G * G)
+    off = ~torch.eye(G.shape[-1], dtype=torch.bool, device=G.device)
+    return lam[..., off].min(-1).values.cpu().numpy()
+
+
+def eq12_value(counts: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``P - sum_p f^{d_p}(C)`` of Eq. 12 for DAGs given by their path-depth counts ``counts`` (B, D+1)
+    (entry k: number of paths with k linear edges; P = the row sum), at correlations C (any shape):
+    shape (B, *C.shape). ``f^0`` is the identity, ``f^k`` the k-fold ``correlation_map``."""
+    counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    powers = [np.asarray(C, dtype=np.float64)]
+    for _ in range(counts.shape[1] - 1):
+        powers.append(correlation_map(powers[-1]))
+    F = np.stack(powers)                                             # (D+1, *C.shape)
+    P = counts.sum(1).reshape((-1,) + (1,) * (F.ndim - 1))
+    return P - np.tensordot(counts, F, axes=1)
+
+
+def depth_counts(dags: Sequence[DAGLike]) -> np.ndarray:
+    """(B, D+1) path-depth counts: entry k = number of paths of the DAG with k linear edges."""
+    rows = [np.bincount(path_depths(d), minlength=1) for d in dags]
+    out = np.zeros((len(rows), max(len(r) for r in rows)))
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
+
+
+def eq12_bound(dag: DAGLike, X: torch.Tensor) -> float:
+    """Eq. 12 of Chen et al. (2022) for one DAG; see ``eq12_bound_many``."""
+    return float(eq12_bound_many([dag], X)[0])
+
+
+def eq12_bound_many(dags: Sequence[DAGLike], X: torch.Tensor) -> np.ndarray:
+    """Eq. 12 of Chen et al. (2022): ``lambda_min(K^(H)) <= min_{i != j} (P - sum_{p=1..P} f^{d_p}(K_ij^(0)))``,
+    the right side for each DAG, (B,) float64 (0 for a DAG without a path).
+
+    P is the number of input-to-output paths, d_p the number of linear edges on path p, f the
+    ``correlation_map`` and K^(0) the stem kernel (``kernels.stem_kernel``), which Eq. 12 assumes has unit
+    diagonal (Remark 3.4; ``kernels.unit_diagonal`` scales X so). f^d is applied to every off-diagonal
+    entry of K^(0); the paper's derivation is Lemma 3.3 applied to its per-node recursion, whose diagonal
+    is P."""
+    K0 = stem_kernel(X, device="cpu").numpy()
+    if K0.shape[0] < 2:
+        raise ValueError(f"Eq. 12 needs at least two inputs (pairs i != j), got {K0.shape[0]}")
+    if not np.allclose(np.diag(K0), 1.0, rtol=0, atol=1e-9):
+        raise ValueError("X: Eq. 12 assumes K_ii^(0) = 1 (rows of squared norm d_in); scale X with "
+                         "kernels.unit_diagonal(X)")
+    if not dags:
+        raise ValueError("dags is empty")
+    counts, which = np.unique(depth_counts(dags), axis=0, return_inverse=True)
+    C = K0[np.triu_indices(K0.shape[0], 1)]
+    return eq12_value(counts, C).min(-1)[which.reshape(-1)]

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from convlib import dag, data, kernels, mlp, registry, theory
+from convlib.experiments.ch05_dag import FIGURE3
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -48,3 +49,92 @@ def paper_gap(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     gap = torch.where(live, _rel(Kp, K), torch.zeros(len(space), dtype=K.dtype, device=K.device))
     return {"dags": space, "gap": gap.cpu().numpy(),
             "lambda_exact": theory.least_eigenvalues(K), "lambda_paper": theory.least_eigenvalues(Kp)}
+
+
+# ---------------------------------------------------------------------- the paper's propagation (Chen et al. 2022, Sec. 3.3)
+def repeats_a_skip_route(arch: dag.DAGLike) -> bool:
+    """True when some node reaches another along two skip-only routes that feed the output (a ``*`` in the
+    canonical form): there ``h + h`` has kernel 4K, which the paper's recursion counts as 2K."""
+    return "*" in dag.canonical(arch, by="kind")
+
+
+def lemma32(K: np.ndarray) -> np.ndarray:
+    """Lemma 3.2 (Eq. 4) on a kernel matrix: diagonal kept, ``K_ij -> f(C_ij) sqrt(K_ii K_jj)``."""
+    scale = np.sqrt(np.outer(np.diag(K), np.diag(K)))
+    return theory.correlation_map(K / scale) * scale
+
+
+def figure3_closed_forms(K0: np.ndarray) -> dict[str, np.ndarray]:
+    """K^(3) of the Figure-3 DAGs from K^(0) as Eqs. 7, 9, 11 write it, f = ``lemma32``:
+    DAG#1 ``f(f(f(K0)))``; DAG#2 ``3 f(K0)``; DAG#3 ``f(K2) + K1 + K0`` with ``K1 = f(K0)``, ``K2 = K1 + f(K0)``."""
+    K1 = lemma32(K0)
+    return {FIGURE3["DAG#1"]: lemma32(lemma32(K1)), FIGURE3["DAG#2"]: 3 * K1,
+            FIGURE3["DAG#3"]: lemma32(K1 + K1) + K1 + K0}
+
+
+@registry.experiment("ch02.closed_forms", chapter="02_nngp_propagation")
+def closed_forms(dataset: str, n: int, seed: int) -> dict:
+    """On n unit-diagonal inputs (Remark 3.4): the largest entrywise difference between the paper's recursion
+    (``kernels.nngp_paper``) and Eqs. 7, 9, 11 for each Figure-3 DAG, and for Eq. 11's ``f(2 f(K))`` read as the
+    scalar map ``h(2 h(C))``, the share of input pairs where ``2 h(C) > 1`` leaves arcsin's domain."""
+    X = kernels.unit_diagonal(data.load(dataset, "train", n=n, seed=seed)[0])
+    K0 = kernels.stem_kernel(X, device="cpu").numpy()
+    forms = figure3_closed_forms(K0)
+    diff = [float(np.abs(kernels.nngp_paper(a, X, device="cpu").numpy() - K).max()) for a, K in forms.items()]
+    C = K0[np.triu_indices(n, 1)]
+    return {"dags": list(forms), "max_abs_diff": np.array(diff), "k0_diag_error": float(np.abs(np.diag(K0) - 1).max()),
+            "k0_offdiag_range": [float(C.min()), float(C.max())],
+            "scalar_out_of_domain": float((2 * theory.correlation_map(C) > 1).mean())}
+
+
+@registry.experiment("ch02.remark33", chapter="02_nngp_propagation")
+def remark33(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
+    """Over every MLP-DAG with ``mlp_nodes`` nodes, on n unit-diagonal inputs: the exact NNGP, the exact rules
+    with the means dropped (Remark 3.3, ``kernels.nngp_remark33``) and the paper's recursion; relative
+    Frobenius gaps exact -> Remark 3.3 -> recursion, lambda_min of each, whether some skip route repeats
+    (``*`` in the canonical form), and the largest relative spread of a node's first moment across inputs."""
+    X = kernels.unit_diagonal(data.load(dataset, "train", n=n, seed=seed)[0])
+    space = dag.mlp_dags(mlp_nodes)
+    moments = kernels.propagate([dag.parse(a) for a in space], X, device="cpu")
+    K, Kr, Kp = moments.K[:, -1, -1], kernels.nngp_remark33_many(space, X, "cpu"), kernels.nngp_paper_many(space, X, "cpu")
+    M = moments.M
+    spread = (M.amax(-1) - M.amin(-1)) / M.amax(-1).clamp_min(1e-300)
+    return {"dags": space, "repeated": np.array([repeats_a_skip_route(a) for a in space]),
+            "gap_means": torch.nan_to_num(_rel(Kr, K)).numpy(), "gap_routes": torch.nan_to_num(_rel(Kp, Kr)).numpy(),
+            "lambda_exact": theory.least_eigenvalues(K), "lambda_remark33": theory.least_eigenvalues(Kr),
+            "lambda_paper": theory.least_eigenvalues(Kp), "mean_spread": float(spread.max())}
+
+
+def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
+    """The two steps from the exact NNGP to the paper's recursion, one row each, over the DAGs whose output a
+    path reaches: how many a step changes (relative Frobenius gap > tol), the median and largest gap among
+    those, on how many of them lambda_min does not rise, and the median and largest relative change of
+    lambda_min, ``(before - after) / before``."""
+    live = R["lambda_exact"] > 0
+    rows = []
+    for step, gap, before, after in (("drop the means (Remark 3.3)", R["gap_means"], R["lambda_exact"], R["lambda_remark33"]),
+                                     ("count each skip route once", R["gap_routes"], R["lambda_remark33"], R["lambda_paper"])):
+        hit = live & (gap > tol)
+        change = (before[hit] - after[hit]) / before[hit]
+        rows.append({"step": step, "DAGs changed": int(hit.sum()), "of": int(live.sum()),
+                     "median gap": float(np.median(gap[hit])) if hit.any() else 0.0,
+                     "largest gap": float(gap[hit].max()) if hit.any() else 0.0,
+                     "lambda_min not raised": int((change >= -tol).sum()),
+                     "median lambda change": float(np.median(change)) if hit.any() else 0.0,
+                     "largest lambda change": float(np.abs(change).max()) if hit.any() else 0.0})
+    return rows
+
+
+def routes_step_is_exactly_the_repeated_dags(R: dict, tol: float = 1e-12) -> bool:
+    """True when the recursion differs from the means-dropped rules on exactly the DAGs with a repeated skip route."""
+    return bool(np.array_equal(R["gap_routes"] > tol, R["repeated"]))
+
+
+def closed_forms_agree(C: dict, tol: float = 1e-12) -> bool:
+    """True when ``kernels.nngp_paper`` equals Eqs. 7, 9, 11 entrywise to ``tol`` (float64 rounding)."""
+    return bool(np.max(C["max_abs_diff"]) < tol)
+
+
+def means_are_constant(R: dict, tol: float = 1e-12) -> bool:
+    """Remark 3.3's premise: every node's first moment is the same for every input (relative spread < tol)."""
+    return bool(R["mean_spread"] < tol)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import stats
 
 from convlib import dag, data, kernels, mlp, registry, theory
+from convlib.experiments.ch02_nngp import repeats_a_skip_route
+from convlib.experiments.ch05_dag import FIGURE3
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:
@@ -69,3 +72,95 @@ def scaling(dataset: str, n: int, seed: int, max_depth: int, max_paths: int) -> 
     one = theory.lambda_min(fans[0], X)  # a single linear edge from the stem: lambda_min(V(2 K_0))
     out["parallel_bound"] = one * np.arange(1, max_paths + 1)
     return out
+
+
+# ---------------------------------------------------------------------- Theorem 3.1, Lemma 3.3 and Eq. 12 (Chen et al. 2022)
+@registry.experiment("ch03.theorem31", chapter="03_spectrum_and_convergence")
+def theorem31(dataset: str, n: int, seed: int, dags: list) -> dict:
+    """On the inputs of ``ch03.gd``: P (number of input-to-output paths) and lambda_min of the exact NNGP and
+    of the paper's recursion K^(H), the quantities of Theorem 3.1's conditions."""
+    X, _ = data.load(dataset, "train", n=n, seed=seed)
+    return {"n_paths": np.array([len(theory.paths(a)) for a in dags]),
+            "lambda_exact": theory.lambda_min_many(dags, X, "exact", "cpu"),
+            "lambda_paper": theory.lambda_min_many(dags, X, "paper", "cpu")}
+
+
+def theorem31_scales(n: int, n_paths: np.ndarray, lam: np.ndarray, eta: float, width: int) -> dict:
+    """Theorem 3.1's conditions with every unstated constant (and 2^{O(H)}) set to 1: the step scale
+    ``lambda / (n P)^2``, the leading width term ``(n P)^4 / lambda^4`` (the max in the condition is at
+    least it), and the ratios ``eta / step scale`` (> 1: step too large) and ``width / width term`` (< 1: too narrow)."""
+    nP = n * np.asarray(n_paths, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)
+    step, wide = lam / nP ** 2, nP ** 4 / lam ** 4
+    return {"step scale": step, "eta / step scale": eta / step, "width term": wide, "width / width term": width / wide}
+
+
+@registry.experiment("ch03.eq12", chapter="03_spectrum_and_convergence")
+def eq12(dataset: str, n: int, seed: int) -> dict:
+    """Eq. 12 and Lemma 3.3 over every four-node MLP-DAG, on n inputs scaled to a unit-diagonal stem kernel
+    (Remark 3.4): the Eq.-12 bound, lambda_min and Lemma 3.3's 2x2 bound of the paper's recursion and of
+    the exact NNGP, the number of paths, the largest off-diagonal K_ij^(0) and input cosine. Every
+    NAS-Bench-201 cell has the kernel of its MLP analogue: ``nb201[i]`` is the index of cell i's."""
+    X = kernels.unit_diagonal(data.load(dataset, "train", n=n, seed=seed)[0])
+    space = dag.mlp_dags(3)
+    Kp, Ke = kernels.nngp_paper_many(space, X, "cpu"), kernels.nngp_many(space, X, "cpu")
+    off = ~torch.eye(n, dtype=torch.bool)
+    return {"dags": space, "n_paths": theory.depth_counts(space).sum(1).astype(int),
+            "repeated": np.array([repeats_a_skip_route(a) for a in space]),
+            "eq12": theory.eq12_bound_many(space, X),
+            "lambda_paper": theory.least_eigenvalues(Kp), "lambda_exact": theory.least_eigenvalues(Ke),
+            "lemma33_paper": theory.lemma33_bound(Kp), "lemma33_exact": theory.lemma33_bound(Ke),
+            "max_k0": float(kernels.stem_kernel(X, "cpu")[off].max()), "max_cosine": float((X @ X.T / X.shape[1])[off].max()),
+            "nb201": np.array([dag.mlp_index(dag.parse(c).as_mlp()) for c in dag.nb201_cells()])}
+
+
+def bound_check(bound: np.ndarray, lam: np.ndarray, repeated: np.ndarray, tol: float = 1e-9) -> dict:
+    """Is ``bound`` an upper bound on ``lam`` (entries > 0), how tight (``lam / bound``), and how well does it
+    rank them (Kendall tau-b)? Violations: ``lam > bound (1 + tol)``, also counted among the ``repeated``."""
+    bad = lam > bound * (1 + tol)
+    ratio = lam / bound
+    return {"DAGs": len(lam), "violations": int(bad.sum()), "of them repeated-route": int((bad & repeated).sum()),
+            "largest lambda / bound": float(ratio.max()),
+            "median lambda / bound": float(np.median(ratio)), "smallest lambda / bound": float(ratio.min()),
+            "Kendall tau": float(stats.kendalltau(bound, lam).statistic)}
+
+
+def eq12_checks(R: dict) -> list[dict]:
+    """``bound_check`` of Eq. 12 and of Lemma 3.3 against lambda_min of the paper's recursion and of the exact
+    NNGP, over the MLP-DAGs and over the NAS-Bench-201 cells (each through its MLP analogue), counting only
+    DAGs with at least one path."""
+    rows = []
+    for space, idx in (("MLP-DAGs", np.arange(len(R["dags"]))), ("NAS-Bench-201", R["nb201"])):
+        idx = idx[R["n_paths"][idx] > 0]
+        for kernel in ("paper", "exact"):
+            for name, bound in (("Eq. 12", R["eq12"]), ("Lemma 3.3", R[f"lemma33_{kernel}"])):
+                rows.append({"space": space, "kernel": kernel, "bound": name,
+                             **bound_check(bound[idx], R[f"lambda_{kernel}"][idx], R["repeated"][idx])})
+    return rows
+
+
+def figure3_in_order(R: dict, key: str) -> bool:
+    """True when ``R[key]`` orders the Figure-3 DAGs of ``R["dags"]`` as DAG#1 < DAG#2 < DAG#3."""
+    values = np.array([R[key][R["dags"].index(a)] for a in FIGURE3.values()])
+    return bool(np.all(np.diff(values) > 0))
+
+
+def figure3_order_share(C: np.ndarray) -> float:
+    """Share of the correlations C at which Eq. 12 orders the Figure-3 DAGs DAG#1 < DAG#2 < DAG#3."""
+    b = theory.eq12_value(theory.depth_counts(list(FIGURE3.values())), C)
+    return float(((b[0] < b[1]) & (b[1] < b[2])).mean())
+
+
+def lemma31_check(R: dict) -> dict:
+    """Lemma 3.1's hypothesis on the inputs (no two parallel: largest cosine < 1) and its conclusion
+    (lambda_min > 0 for every DAG with a path) for the paper's recursion and the exact NNGP."""
+    live = R["n_paths"] > 0
+    low = {k: float(R[f"lambda_{k}"][live].min()) for k in ("paper", "exact")}
+    return {"max cosine": R["max_cosine"], "smallest lambda paper": low["paper"], "smallest lambda exact": low["exact"],
+            "holds": bool(R["max_cosine"] < 1 and min(low.values()) > 0)}
+
+
+def paper_bound_is_implied(T: dict, tol: float = 1e-12) -> bool:
+    """True when lambda_min of the paper's recursion is at most the exact NNGP's for every DAG: then Eq. 3 with
+    the paper's K^(H) is the weaker bound, and holds wherever the bound with the exact NNGP does."""
+    return bool(np.all(T["lambda_paper"] <= T["lambda_exact"] * (1 + tol)))

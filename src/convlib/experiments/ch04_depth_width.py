@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from convlib import dag, data, registry, theory
+from convlib.experiments import ch03_convergence
 
 
 @registry.experiment("ch04.landscape", chapter="04_effective_depth_width")
@@ -18,3 +19,41 @@ def landscape(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
         for kernel in ("exact", "paper", "ntk"):
             out[f"{name}_lambda_{kernel}"] = theory.lambda_min_many(space, X, kernel)
     return out
+
+
+# ---------------------------------------------------------------------- (d, m) as a summary of Eq. 12 (Chen et al. 2022, Sec. 4)
+@registry.experiment("ch04.eq12_summary", chapter="04_effective_depth_width")
+def eq12_summary(dataset: str, n: int, seed: int) -> dict:
+    """``ch03.eq12`` on this chapter's inputs (every four-node MLP-DAG, NAS-Bench-201 cells through their MLP
+    analogues), with each MLP-DAG's effective depth and width."""
+    dw = np.array([theory.effective_depth_width(a) for a in dag.mlp_dags(3)])
+    return {**ch03_convergence.eq12(dataset, n, seed), "depth": dw[:, 0], "width": dw[:, 1]}
+
+
+def r_squared(y: np.ndarray, d: np.ndarray, m: np.ndarray) -> dict:
+    """Share of the variance of y explained by (d, m): ``linear``, the least-squares fit ``y ~ a + b d + c m``;
+    ``any function``, the mean of y within each (d, m) pair (the most any function of d and m can explain)."""
+    A = np.column_stack([np.ones_like(d), d, m])
+    fit = A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    _, group = np.unique(np.column_stack([d, m]), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    means = np.bincount(group, weights=y) / np.bincount(group)
+    total = ((y - y.mean()) ** 2).sum()
+    return {"linear": float(1 - ((y - fit) ** 2).sum() / total), "any function": float(1 - ((y - means[group]) ** 2).sum() / total)}
+
+
+def summary_fits(R: dict) -> list[dict]:
+    """``r_squared`` of log10 of Eq. 12's bound and of the exact lambda_min on (d, m), over the MLP-DAGs and the
+    NAS-Bench-201 cells (through their MLP analogues) with at least one parameterised path (d > 0)."""
+    rows = []
+    for space, idx in (("MLP-DAGs", np.arange(len(R["dags"]))), ("NAS-Bench-201", R["nb201"])):
+        idx = idx[R["depth"][idx] > 0]
+        for target, y in (("Eq. 12 bound", R["eq12"]), ("exact lambda_min", R["lambda_exact"])):
+            rows.append({"space": space, "target": f"log10 {target}", "DAGs": len(idx),
+                         **r_squared(np.log10(y[idx]), R["depth"][idx], R["width"][idx])})
+    return rows
+
+
+def share_word(r2: float) -> str:
+    """``"most"`` for a share of variance above one half, else ``"less than half"``."""
+    return "most" if r2 > 0.5 else "less than half"
