@@ -170,3 +170,22 @@ def test_nb201_canonical_counts():
 def test_canonical_rejects_bad_mode():
     with pytest.raises(ValueError, match="by must be"):
         dag.canonical("2", by="shape")
+
+
+@pytest.mark.parametrize("text, why", [
+    ("|nor_conv_3x3~00|+|none~0|none~1|+|none~0|none~1|none~2|", "no leading zeros"),
+    ("|nor_conv_3x3~\u0660|+|none~0|none~1|+|none~0|none~1|none~2|", "ASCII digits"),  # Arabic-Indic zero
+    ("|nor_conv_3x3~" + "9" * 5000 + "|+|none~0|none~1|+|none~0|none~1|none~2|", "ASCII digits"),
+    ("2_\u0662\u0661_112", "digits 0/1/2 only"),
+])
+def test_parsers_accept_ascii_digits_only(text, why):
+    with pytest.raises(ValueError, match=why) as err:
+        dag.parse(text)
+    assert len(str(err.value)) < 400  # the input is echoed truncated, not whole
+
+
+def test_long_input_is_echoed_truncated():
+    text = "2_" + "x" * 100_000
+    with pytest.raises(ValueError) as err:
+        dag.parse(text)
+    assert "(100,002 characters)" in str(err.value) and len(str(err.value)) < 400

@@ -1,4 +1,5 @@
 import math
+from math import comb
 
 import numpy as np
 import pytest
@@ -168,3 +169,22 @@ def test_eq12_bound_rejects_bad_inputs():
         theory.eq12_bound("2", unit_inputs(n=1))
     with pytest.raises(ValueError, match="empty"):
         theory.eq12_bound_many([], unit_inputs())
+
+
+def test_path_depth_counts_equal_enumerated_paths_on_both_spaces():
+    for arch in dag.mlp_dags(3) + dag.nb201_cells()[::7]:
+        depths = theory.path_depths(arch)
+        expect = np.bincount(depths, minlength=len(theory.path_depth_counts(arch))) if depths else 0
+        np.testing.assert_array_equal(theory.path_depth_counts(arch), expect)
+        assert theory.path_count(arch) == len(depths)
+
+
+def test_path_counts_of_a_long_skip_chain_are_exact_and_fast():
+    # node t takes skips from every earlier node: 2^(N-1) paths, all of depth 0
+    long = "_".join("1" * t for t in range(1, 29))
+    c = theory.path_depth_counts(long)
+    assert c[0] == 2 ** 27 and c[1:].sum() == 0
+    assert theory.effective_depth_width(long) == (0.0, 0.0)
+    # every edge linear: C(27, k-1) paths of depth k (choose the intermediate nodes)
+    dense = "_".join("2" * t for t in range(1, 29))
+    np.testing.assert_array_equal(theory.path_depth_counts(dense)[1:], [comb(27, k - 1) for k in range(1, 29)])

@@ -33,8 +33,15 @@ KIND = {
     "nor_conv_1x1": "linear", "nor_conv_3x3": "linear",
 }
 IDENTITY_OPS = ("skip", "skip_connect")
+FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
 _MLP_GROUP = re.compile(r"[012]+")
-_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(\d+)")
+_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,5})")  # ASCII digits, no leading zeros, bounded
+ECHO = 80  # characters of a user's input repeated in an error message
+
+
+def shown(text: str) -> str:
+    """``repr`` of user input for an error message: at most ``ECHO`` characters, then its length."""
+    return repr(text) if len(text) <= ECHO else f"{text[:ECHO]!r}... ({len(text):,} characters)"
 
 
 @dataclass(frozen=True)
@@ -154,9 +161,10 @@ def parse(text: DAGLike) -> DAG:
     groups = text.split("_")
     for t, group in enumerate(groups, start=1):
         if not _MLP_GROUP.fullmatch(group):
-            raise ValueError(f"malformed MLP-DAG string {text!r}: group {t} {group!r} must use digits 0/1/2 only")
+            raise ValueError(f"malformed MLP-DAG string {shown(text)}: group {t} {shown(group)} must use digits "
+                             "0/1/2 only")
         if len(group) != t:
-            raise ValueError(f"malformed MLP-DAG string {text!r}: group {t} must have {t} digits "
+            raise ValueError(f"malformed MLP-DAG string {shown(text)}: group {t} must have {t} digits "
                              f"(in-edges from nodes 0..{t - 1}), got {len(group)}")
     return DAG(tuple(tuple(MLP_OPS[int(c)] for c in g) for g in groups), "mlp")
 
@@ -164,24 +172,29 @@ def parse(text: DAGLike) -> DAG:
 def _parse_nb201(text: str) -> DAG:
     groups = text.split("+")
     if len(groups) != 3:
-        raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: expected 3 '+'-separated node groups")
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: expected 3 '+'-separated node groups")
     ops = []
     for t, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: group {group!r} must be '|op~i|...|'")
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: group {shown(group)} "
+                             "must be '|op~i|...|'")
         items = group[1:-1].split("|")
         if len(items) != t:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: node {t} needs {t} edges, got {len(items)}")
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: node {t} needs {t} edges, "
+                             f"got {len(items)}")
         row = []
         for s, item in enumerate(items):
             m = _NB201_EDGE.fullmatch(item)
             if not m:
-                raise ValueError(f"malformed NAS-Bench-201 edge {item!r} in {text!r}: expected 'op~index'")
+                raise ValueError(f"malformed NAS-Bench-201 edge {shown(item)} in {shown(text)}: expected 'op~index' "
+                                 "with the index in ASCII digits, no leading zeros")
             op, src = m.group(1), int(m.group(2))
             if op not in NB201_OPS:
-                raise ValueError(f"unknown NAS-Bench-201 operation {op!r} in {text!r}; expected one of {NB201_OPS}")
+                raise ValueError(f"unknown NAS-Bench-201 operation {shown(op)} in {shown(text)}; "
+                                 f"expected one of {NB201_OPS}")
             if src != s:
-                raise ValueError(f"bad input index in {item!r} of {text!r}: edge {s} of node {t} must read '~{s}'")
+                raise ValueError(f"bad input index in {shown(item)} of {shown(text)}: edge {s} of node {t} "
+                                 f"must read '~{s}'")
             row.append(op)
         ops.append(tuple(row))
     return DAG(tuple(ops), "nb201")

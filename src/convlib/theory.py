@@ -52,15 +52,41 @@ def path_depths(dag: DAGLike) -> list[int]:
     return [sum(d.kind(s, t) == "linear" for s, t in zip(p, p[1:])) for p in paths(d)]
 
 
+def path_depth_counts(dag: DAGLike) -> np.ndarray:
+    """``c[k]`` = number of input-to-output paths with ``k`` linear edges (int64), from one pass over the
+    nodes in topological order: ``c_t[k] = sum_{skip s->t} c_s[k] + sum_{linear s->t} c_s[k-1]``, ``c_0 = [1]``
+    (O(N^2) edges, no path enumeration)."""
+    d = _dag.parse(dag)
+    counts: list[list[int]] = [[1]]
+    for t in range(1, d.n_nodes + 1):
+        acc = [0] * (t + 1)
+        for s in range(t):
+            kind = d.kind(s, t)
+            if kind != "zero":
+                shift = 1 if kind == "linear" else 0
+                for k, c in enumerate(counts[s]):
+                    acc[k + shift] += c
+        counts.append(acc)
+    out = counts[-1]
+    if max(out) >= 2 ** 63:
+        raise ValueError(f"{d.n_nodes}-node DAG has more than 2^63 paths of one depth; counts would overflow")
+    return np.array(out, dtype=np.int64)
+
+
+def path_count(dag: DAGLike) -> int:
+    """Number of input-to-output paths through non-zero edges (0: the output ignores the input)."""
+    return int(path_depth_counts(dag).sum())
+
+
 def effective_depth_width(dag: DAGLike) -> tuple[float, float]:
-    """``(d, m)``: mean path depth, and the number of parameterised paths divided by d (0, 0 if d = 0)."""
-    depths = path_depths(dag)
-    if not depths:
+    """``(d, m)``: mean path depth ``d = sum_k k c_k / sum_k c_k``, and the number of parameterised paths
+    divided by d, ``m = (sum_k c_k - c_0) / d`` (0, 0 if d = 0), with ``c = path_depth_counts(dag)``."""
+    c = path_depth_counts(dag)
+    total = int(c.sum())
+    if total == 0 or total == int(c[0]):
         return 0.0, 0.0
-    depth = float(np.mean(depths))
-    if depth == 0:
-        return 0.0, 0.0
-    return depth, sum(k > 0 for k in depths) / depth
+    depth = float(np.dot(np.arange(len(c)), c.astype(np.float64)) / total)
+    return depth, float(total - int(c[0])) / depth
 
 
 def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:

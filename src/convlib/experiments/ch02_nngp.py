@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from convlib import dag, data, kernels, mlp, registry, theory
-from convlib.experiments.ch05_dag import FIGURE3
+from convlib.dag import FIGURE3
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

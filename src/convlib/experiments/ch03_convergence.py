@@ -7,7 +7,7 @@ from scipy import stats
 
 from convlib import dag, data, kernels, mlp, registry, theory
 from convlib.experiments.ch02_nngp import repeats_a_skip_route
-from convlib.experiments.ch05_dag import FIGURE3
+from convlib.dag import FIGURE3
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:

@@ -23,9 +23,9 @@ from scipy import stats
 
 from convlib import dag as _dag
 from convlib import data, kernels, registry, theory
+from convlib.dag import FIGURE3
 from convlib.mlp import DAGMLP, per_model_loss, train
 
-FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}
 CHAPTER = "05_dag_experiments"
 N_CLASSES = 10
 

@@ -21,8 +21,7 @@ there and ``ValueError`` says so; ``score_cells`` records NaN for such cells (ne
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,8 +29,8 @@ from torch import nn
 
 from convlib import data
 from convlib.dag import DAGLike, parse
-from convlib.kernels import device_of
-from convlib.theory import paths
+from convlib.device import device_of, one_thread
+from convlib.theory import path_count
 
 from .network import Network
 
@@ -82,21 +81,9 @@ def patches(seed: int, n: int = LR_SAMPLES * LR_BATCHES) -> torch.Tensor:
 def _check_connected(arch) -> None:
     if isinstance(arch, str) or hasattr(arch, "ops"):
         dag = parse(arch)
-        if not paths(dag):
+        if not path_count(dag):
             raise ValueError(f"cell {dag.to_string()!r} has no input-to-output path: its network ignores "
                              "its input, so activation-pattern and NTK scores are undefined")
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run with one intra-op CPU thread, restoring the count after: the proxy networks are too small
-    to gain from threads, and on a shared CPU OpenMP barriers between threads then stall."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def init_network(arch, seed: int, device="cpu", **kw) -> Network:
@@ -183,7 +170,7 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
     inputs = {"naswot": lambda: minibatch(NASWOT_BATCH, seed), "ntk": lambda: minibatch(NTK_BATCH, seed),
               "regions": lambda: patches(seed, LR_SAMPLES * LR_BATCHES)}
     fns = {"naswot": naswot, "ntk": ntk_cond, "regions": linear_regions}
-    connected = np.array([bool(paths(parse(a))) for a in archs], dtype=bool)
+    connected = np.array([path_count(a) > 0 for a in archs], dtype=bool)
     out: dict[str, np.ndarray] = {}
     with one_thread():
         for m in measures:

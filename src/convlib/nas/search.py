@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convlib.device import one_thread
+
 from . import scores
 from .network import EDGES, cell_string, without
 
@@ -103,7 +105,7 @@ def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH
     and each repeat a new minibatch of ``ntk_batch`` augmented training images
     (``scores.augmented_minibatch``); the thin linear-region network is drawn once per repeat and shared
     by the candidates (TENAS draws one per candidate, and its repeats are identical), on fixed patches."""
-    with scores.one_thread():
+    with one_thread():
         return _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device)
 
 
