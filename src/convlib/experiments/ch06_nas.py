@@ -9,8 +9,10 @@ charges each run the recorded seconds of the cells it scored.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
-from convlib import dag, data, registry, theory
+from convlib import dag, data, paper, registry, theory
 from convlib.nas import benchmark, in_box, scores, search
 
 CHAPTER = "06_nas_speedup"
@@ -115,15 +117,118 @@ def summary(picks: np.ndarray, evaluated, seconds) -> dict:
 
 def wot_rows(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int,
              box: tuple | None = None) -> dict:
-    """WOT and WOT+DAG (kept box ``box``, default the released code's) over ``n_runs`` searches, each
-    drawing ``n_samples`` cells of the whole space with replacement, as the release does."""
-    keep = in_box(dw, *(box or ()))
+    """WOT and WOT+DAG (kept box ``box`` = (depth range, width range), default the released code's) over
+    ``n_runs`` searches, each drawing ``n_samples`` of the scored cells with replacement, as the release
+    does; ``dw`` holds the (d, m) of every benchmark index."""
+    keep = in_box(dw[naswot["index"]], *(box or ()))
     rows = {}
     for name, mask in (("WOT", None), ("WOT+DAG", keep)):
         r = search.sample_search(naswot["naswot"], naswot["naswot_s"], mask, n_samples=n_samples,
                                  n_runs=n_runs, seed=search_seed)
         rows[name] = summary(naswot["index"][r.pick], r.evaluated, r.seconds)
     return rows
+
+
+def tenas_rows(T: dict) -> dict:
+    """TENAS and TENAS+DAG summaries over the seeds of ``ch06.tenas``."""
+    variant = np.asarray(T["variant"])
+    return {v: summary(T["index"][variant == v], T["evaluated"][variant == v], T["seconds"][variant == v])
+            for v in TENAS_VARIANTS}
+
+
+def table2(rows: dict) -> pd.DataFrame:
+    """Our rows (``wot_rows`` and ``tenas_rows`` merged) beside every row of Chen et al. (2022) Table 2:
+    per dataset our mean, std, the paper's mean, std and the difference; then the search cost."""
+    ours = pd.DataFrame(rows).T
+    theirs, their_std = paper.table("chen2022", "table2"), paper.table("chen2022", "table2", "std")
+    out = pd.DataFrame(index=list(theirs.index))
+    for ds in benchmark.DATASETS:
+        out[(ds, "ours")] = ours[ds]
+        out[(ds, "ours std")] = ours[ds + "_std"]
+        out[(ds, "paper")] = theirs[ds]
+        out[(ds, "paper std")] = their_std[ds]
+        out[(ds, "diff")] = ours[ds] - theirs[ds]
+    out[("cost", "networks scored")] = ours["evaluated"]
+    out[("cost", "ours (s)")] = ours["seconds"]
+    out[("cost", "paper (GPU s)")] = theirs["seconds"]
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def savings(rows: dict) -> pd.DataFrame:
+    """The filter's saving of search time and of networks scored (% of the method without it), ours
+    beside the paper's (Table 2)."""
+    theirs = paper.table("chen2022", "table2")
+    out = {}
+    for base in ("WOT", "TENAS"):
+        a, b = rows[base], rows[base + "+DAG"]
+        out[base + "+DAG"] = {"time saved (%)": 100 * (1 - b["seconds"] / a["seconds"]),
+                              "networks saved (%)": 100 * (1 - b["evaluated"] / a["evaluated"]),
+                              "paper: time saved (%)": theirs.loc[base + "+DAG", "saving"]}
+    return pd.DataFrame(out).T
+
+
+def table3(naswot: dict, dw: np.ndarray, fractions, n_samples: int, n_runs: int, search_seed: int) -> pd.DataFrame:
+    """WOT+DAG with the text's centre-radius box at each ``fraction`` of the radius (``filter_box``):
+    share of the space kept, networks scored per run, mean accuracy on every dataset (CIFAR-100 std too),
+    beside Chen et al. (2022) Table 3 (CIFAR-100)."""
+    theirs = paper.table("chen2022", "table3")
+    theirs.index = theirs.index.astype(float)
+    rows = {}
+    for f in fractions:
+        box = filter_box(dw, f)
+        r = wot_rows(naswot, dw, n_samples, n_runs, search_seed, box=box)["WOT+DAG"]
+        rows[f] = {"kept share": float(in_box(dw, *box).mean()), "networks scored": r["evaluated"],
+                   **{ds: r[ds] for ds in benchmark.DATASETS}, "cifar100 std": r["cifar100_std"]}
+    out = pd.DataFrame(rows).T.rename_axis("fraction of radius")
+    out["paper cifar100"] = theirs["cifar100"].reindex(out.index)
+    out["diff cifar100"] = out["cifar100"] - out["paper cifar100"]
+    return out
+
+
+def figure5(dw: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """Chen et al. (2022) Figure 5: the cells grouped by their (effective depth, effective width) pair,
+    with the number of cells and the mean and std of the test accuracy on each dataset."""
+    key = pd.MultiIndex.from_arrays([np.round(dw[:, 0], 9), np.round(dw[:, 1], 9)], names=["depth", "width"])
+    frame = table[list(benchmark.DATASETS)].set_axis(key)
+    grouped = frame.groupby(level=[0, 1])
+    out = grouped.size().to_frame("cells")
+    for ds in benchmark.DATASETS:
+        out[ds] = grouped[ds].mean()
+        out[ds + "_std"] = grouped[ds].std(ddof=0)
+    return out
+
+
+def multiple_r(dw: np.ndarray, acc: np.ndarray) -> float:
+    """Multiple correlation R of ``acc`` on (d, m): the correlation of ``acc`` with its least-squares fit
+    ``a + b d + c m`` (the square root of the fit's R^2)."""
+    A = np.column_stack([np.ones(len(dw)), dw])
+    fit = A @ np.linalg.lstsq(A, acc, rcond=None)[0]
+    return float(np.corrcoef(fit, acc)[0, 1])
+
+
+def rank_table(measures: dict, table: pd.DataFrame) -> pd.DataFrame:
+    """Kendall tau-b of each measure with each dataset's test accuracy over the cells it covers:
+    ``measures`` maps a name to (values, benchmark indices); NaN values (no path) are left out."""
+    rows = {}
+    for name, (values, index) in measures.items():
+        values, index = np.asarray(values, float), np.asarray(index)
+        ok = np.isfinite(values)
+        rows[name] = {"cells": int(ok.sum()),
+                      **{f"tau {ds}": stats.kendalltau(values[ok], table[ds].to_numpy()[index[ok]]).statistic
+                         for ds in benchmark.DATASETS}}
+    return pd.DataFrame(rows).T
+
+
+def cost_table(results_by_measure: dict) -> pd.DataFrame:
+    """Seconds per scored cell on one intra-op thread (mean, median) and cells per second, per measure;
+    ``results_by_measure`` maps a measure to its ``ch06.<measure>`` result."""
+    rows = {}
+    for m, R in results_by_measure.items():
+        secs = R[m + "_s"][np.isfinite(R[m])]
+        rows[m] = {"cells": len(secs), "mean s/cell": secs.mean(), "median s/cell": float(np.median(secs)),
+                   "cells/s": 1 / secs.mean(), "total (h)": secs.sum() / 3600}
+    return pd.DataFrame(rows).T
 
 
 def param_counts() -> np.ndarray:

@@ -1,0 +1,72 @@
+"""convlib.experiments.ch06_nas: the tables of chapter 06 on inputs whose answers are known."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from convlib import registry
+from convlib.experiments import ch06_nas as ch
+from convlib.nas import benchmark, in_box
+
+
+def test_shards_cover_the_space_once():
+    shards = ch.cell_shards(n_cells=benchmark.N_CELLS)
+    assert len(shards) == 16 and shards[0] == "00000-01000" and shards[-1] == "15000-15625"
+    assert sum(len(registry.span(s)) for s in shards) == benchmark.N_CELLS
+    with pytest.raises(ValueError, match="n_cells must be in 1..15625"):
+        ch.cell_shards(n_cells=0)
+    assert ch.tenas_shards([0, 3]) == ["TENAS-0", "TENAS_DAG-0", "TENAS-3", "TENAS_DAG-3"]
+
+
+def test_multiple_r_is_the_root_of_the_least_squares_r2():
+    rng = np.random.default_rng(0)
+    dw = rng.uniform(0, 3, size=(500, 2))
+    assert ch.multiple_r(dw, 2 + 3 * dw[:, 0] - dw[:, 1]) == pytest.approx(1.0)
+    acc = dw[:, 0] + rng.normal(scale=2.0, size=500)
+    r2 = LinearRegression().fit(dw, acc).score(dw, acc)
+    assert ch.multiple_r(dw, acc) == pytest.approx(np.sqrt(r2), rel=1e-10)
+
+
+def test_figure5_groups_cells_by_their_depth_width_pair():
+    dw = np.array([[1.0, 2.0], [1.0, 2.0], [0.5, 1.0]])
+    table = pd.DataFrame({"cifar10": [90.0, 92.0, 50.0], "cifar100": [1.0, 3.0, 5.0], "imagenet16": [0.0, 0.0, 7.0]})
+    g = ch.figure5(dw, table)
+    assert g.loc[(1.0, 2.0), "cells"] == 2 and g.loc[(1.0, 2.0), "cifar10"] == 91.0
+    assert g.loc[(1.0, 2.0), "cifar10_std"] == 1.0 and g.loc[(0.5, 1.0), "imagenet16"] == 7.0
+
+
+def test_rank_table_leaves_out_cells_without_a_score():
+    table = pd.DataFrame({"cifar10": [1.0, 2.0, 3.0, 4.0], "cifar100": [4.0, 3.0, 2.0, 1.0], "imagenet16": [1.0, 2.0, 3.0, 4.0]})
+    t = ch.rank_table({"perfect": (np.array([10.0, 20.0, np.nan, 40.0]), np.arange(4))}, table)
+    assert t.loc["perfect", "cells"] == 3
+    assert t.loc["perfect", "tau cifar10"] == pytest.approx(1.0) and t.loc["perfect", "tau cifar100"] == pytest.approx(-1.0)
+
+
+def test_savings_and_costs_are_percentages_of_the_base_method():
+    rows = {"WOT": {"seconds": 10.0, "evaluated": 100.0}, "WOT+DAG": {"seconds": 6.0, "evaluated": 50.0},
+            "TENAS": {"seconds": 100.0, "evaluated": 54.0}, "TENAS+DAG": {"seconds": 75.0, "evaluated": 36.0}}
+    s = ch.savings(rows)
+    assert s.loc["WOT+DAG", "time saved (%)"] == pytest.approx(40.0)
+    assert s.loc["TENAS+DAG", "networks saved (%)"] == pytest.approx(100 / 3)
+    assert s.loc["WOT+DAG", "paper: time saved (%)"] == 40.2
+    c = ch.cost_table({"naswot": {"naswot": np.array([1.0, np.nan, 3.0]), "naswot_s": np.array([0.5, 0.0, 1.5])}})
+    assert c.loc["naswot", "cells"] == 2 and c.loc["naswot", "mean s/cell"] == 1.0 and c.loc["naswot", "cells/s"] == 1.0
+
+
+@pytest.mark.requires_data("nasbench201")
+def test_wot_with_a_perfect_score_picks_the_best_of_its_draws():
+    table = benchmark.load()
+    acc = table["cifar10"].to_numpy()
+    naswot = {"index": np.arange(len(acc)), "naswot": acc.copy(), "naswot_s": np.ones(len(acc))}
+    dw = ch.depth_width()
+    rows = ch.wot_rows(naswot, dw, n_samples=20, n_runs=50, search_seed=1)
+    draws = np.random.default_rng(1).integers(0, len(acc), size=(50, 20))  # the searches' own draws
+    assert rows["WOT"]["cifar10"] == pytest.approx(acc[draws].max(1).mean())
+    assert rows["WOT"]["evaluated"] == 20 and rows["WOT"]["seconds"] == 20
+    keep = in_box(dw)
+    assert rows["WOT+DAG"]["evaluated"] == pytest.approx(keep[draws].sum(1).mean())
+    t3 = ch.table3(naswot, dw, [1.0, 0.5], 20, 50, 1)
+    assert t3.loc[1.0, "paper cifar100"] == 69.48 and t3.loc[0.5, "kept share"] < t3.loc[1.0, "kept share"]
+    t2 = ch.table2({**rows, **{k: rows["WOT"] for k in ("TENAS", "TENAS+DAG")}})
+    assert t2.loc["optimal", ("cifar10", "paper")] == 94.37 and np.isnan(t2.loc["optimal", ("cifar10", "ours")])
+    assert t2.loc["WOT", ("cifar10", "diff")] == pytest.approx(rows["WOT"]["cifar10"] - 92.81)
