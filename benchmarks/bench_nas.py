@@ -1,11 +1,19 @@
-"""Scoring throughput of the training-free NAS measures on NAS-Bench-201 cells: cells per second.
+"""Scoring throughput of the training-free NAS measures on NAS-Bench-201 cells, and how much of the
+machine it uses.
 
 For each measure (NASWOT on the benchmark network with 128 CIFAR-10 images; TENAS' NTK condition
-number on its proxy network with 72 images; TENAS' linear-region count on 3,000 patches) scores K
-random connected cells (seed 0) with ``convlib.nas.scores.score_cells`` and prints a markdown table,
-on the CPU and, when present, the GPU. This rate is what a full ``make results`` run over all
-15,625 cells costs per measure.
-Usage: ``python benchmarks/bench_nas.py [--cells K]`` (default 4).
+number on its proxy network with 72 images; TENAS' linear-region count on 3,000 patches), K random
+connected cells (seed 0) are scored
+
+* on one intra-op thread in one process (``scores.score_cells``: how every cached score is timed),
+* by one process with two intra-op threads (the scorers called directly under ``torch.set_num_threads(2)``),
+* by a Dask LocalCluster of ``--workers`` one-thread processes, each scoring its share of the cells,
+* on the GPU when there is one,
+
+and the table gives cells/s, the measure's FLOPs per cell (``torch.utils.flop_counter``) and the
+achieved GFLOP/s as a fraction of the measured float32 matmul GFLOP/s of the same threads (a 1024 x
+1024 GEMM). Run it on an otherwise idle machine: timings of shared cores say little.
+Usage: ``python benchmarks/bench_nas.py [--cells K] [--workers N]`` (defaults 8 and 2).
 """
 from __future__ import annotations
 
@@ -13,28 +21,104 @@ import argparse
 import random
 import time
 
+import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from convlib.dag import nb201_cells
+from convlib.device import one_thread
 from convlib.nas import scores
-from convlib.theory import paths
+from convlib.theory import path_count
+
+FNS = {"naswot": scores.naswot, "ntk": scores.ntk_cond, "regions": scores.linear_regions}
+
+
+def inputs(measure: str) -> torch.Tensor:
+    return {"naswot": lambda: scores.minibatch(scores.NASWOT_BATCH, 0),
+            "ntk": lambda: scores.minibatch(scores.NTK_BATCH, 0), "regions": lambda: scores.patches(0)}[measure]()
+
+
+def matmul_gflops(threads: int, device: str = "cpu", n: int = 1024, reps: int = 20) -> float:
+    """float32 GEMM rate of ``threads`` intra-op threads (or of the GPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    secs = time.perf_counter() - start
+    torch.set_num_threads(before)
+    return 2 * n ** 3 * reps / secs / 1e9
+
+
+def flops_per_cell(measure: str, cells: list[str]) -> float:
+    """Mean FLOPs of scoring one cell (forward and, for the NTK, backward passes)."""
+    x = inputs(measure)
+    total = 0
+    for arch in cells:
+        with FlopCounterMode(display=False) as counter:
+            FNS[measure](arch, x, 0, "cpu")
+        total += counter.get_total_flops()
+    return total / len(cells)
+
+
+def rate(measure: str, cells: list[str], threads: int, device: str = "cpu") -> float:
+    """Cells per second of one process with ``threads`` intra-op threads."""
+    x = inputs(measure)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    FNS[measure](cells[0], x, 0, device)  # warm-up
+    start = time.perf_counter()
+    for arch in cells:
+        FNS[measure](arch, x, 0, device)
+    secs = time.perf_counter() - start
+    torch.set_num_threads(before)
+    return len(cells) / secs
+
+
+def _score_chunk(measure: str, chunk: list[str]) -> float:
+    with one_thread():
+        return float(scores.score_cells(chunk, 0, (measure,), "cpu")[measure + "_s"].sum())
+
+
+def rate_workers(measure: str, cells: list[str], workers: int) -> float:
+    """Cells per second of a Dask LocalCluster of ``workers`` one-thread processes (started before the clock)."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        client.gather(client.map(_score_chunk, [measure] * workers, [cells[:1]] * workers, pure=False))  # warm-up
+        start = time.perf_counter()
+        client.gather(client.map(_score_chunk, [measure] * workers,
+                                 [list(c) for c in np.array_split(cells, workers)], pure=False))
+        return len(cells) / (time.perf_counter() - start)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cells", type=int, default=4)
+    ap.add_argument("--cells", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if paths(a)][:args.cells]
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print("| measure | device | cells | seconds | cells/s |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for device in devices:
-        for measure in scores.MEASURES:
-            scores.score_cells(cells[:1], 0, (measure,), device)  # warm-up: data loading, kernels
-            start = time.perf_counter()
-            scores.score_cells(cells, 0, (measure,), device)
-            secs = time.perf_counter() - start
-            print(f"| {measure} | {device} | {len(cells)} | {secs:.2f} | {len(cells) / secs:.2f} |")
+    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if path_count(a)][:args.cells]
+    peak = {1: matmul_gflops(1), 2: matmul_gflops(2)}
+    print(f"float32 GEMM: {peak[1]:.1f} GFLOP/s on one thread, {peak[2]:.1f} on two\n")
+    print("| measure | how | cells/s | GFLOP per cell | achieved GFLOP/s | fraction of GEMM |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for measure in FNS:
+        gflop = flops_per_cell(measure, cells[:2]) / 1e9
+        runs = [("1 process, 1 thread", rate(measure, cells, 1), peak[1]),
+                ("1 process, 2 threads", rate(measure, cells, 2), peak[2]),
+                (f"{args.workers} Dask workers, 1 thread each", rate_workers(measure, cells, args.workers),
+                 args.workers * peak[1])]
+        if torch.cuda.is_available():
+            runs.append(("GPU", rate(measure, cells, 1, "cuda"), matmul_gflops(1, "cuda")))
+        for how, r, top in runs:
+            print(f"| {measure} | {how} | {r:.2f} | {gflop:.3f} | {r * gflop:.1f} | {r * gflop / top:.1%} |")
 
 
 if __name__ == "__main__":

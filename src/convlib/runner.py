@@ -165,7 +165,7 @@ def run(profile: str = "paper", only: list[str] | None = None, force: bool = Fal
         from dask.distributed import Client, LocalCluster, as_completed
 
         cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None)
+                                                       dashboard_address=":0")
         with Client(scheduler or cluster) as client:
             futures = {client.submit(compute_on_worker, t.name, t.params, t.entry.shard, pure=False): t for t in tasks}
             for fut in as_completed(futures):
