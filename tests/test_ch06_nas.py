@@ -70,3 +70,27 @@ def test_wot_with_a_perfect_score_picks_the_best_of_its_draws():
     t2 = ch.table2({**rows, **{k: rows["WOT"] for k in ("TENAS", "TENAS+DAG")}})
     assert t2.loc["optimal", ("cifar10", "paper")] == 94.37 and np.isnan(t2.loc["optimal", ("cifar10", "ours")])
     assert t2.loc["WOT", ("cifar10", "diff")] == pytest.approx(rows["WOT"]["cifar10"] - 92.81)
+
+
+@pytest.mark.requires_data("nasbench201", "cifar10")
+def test_recheck_scores_the_cells_again(monkeypatch):
+    monkeypatch.setattr(ch.scores, "NASWOT_BATCH", 8)
+    monkeypatch.setattr(ch.scores, "LR_SAMPLES", 50)
+    monkeypatch.setattr(ch.scores, "LR_BATCHES", 1)
+    W = ch.naswot_scores(n_cells=12, seed=0, shard="00-12")
+    R = ch.region_counts(n_cells=12, seed=0, shard="00-12")
+    check = ch.recheck(W, R, 2, 0)
+    assert len(check) == 2 and check.index[0] == np.flatnonzero(np.isfinite(W["naswot"]))[0]
+    np.testing.assert_allclose(check["NASWOT now"], check["NASWOT cached"], rtol=1e-9)
+    np.testing.assert_array_equal(check["regions now"], check["regions cached"])
+    W["naswot"][check.index[0]] += 1.0  # a cache that lies is caught
+    assert not np.allclose(ch.recheck(W, R, 2, 0)["NASWOT cached"], ch.recheck(W, R, 2, 0)["NASWOT now"])
+
+
+@pytest.mark.requires_data("nasbench201")
+def test_tenas_picks_lists_each_search():
+    T = {"variant": ["TENAS", "TENAS+DAG"], "seed": np.array([0, 0]), "index": np.array([5, 7]),
+         "seconds": np.array([10.0, 6.0]), "evaluated": np.array([54, 36])}
+    picks = ch.tenas_picks(T)
+    assert list(picks["arch"]) == list(benchmark.load()["arch"].iloc[[5, 7]])
+    assert ch.tenas_rows(T)["TENAS+DAG"]["evaluated"] == 36

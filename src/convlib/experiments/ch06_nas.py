@@ -136,6 +136,26 @@ def tenas_rows(T: dict) -> dict:
             for v in TENAS_VARIANTS}
 
 
+def tenas_picks(T: dict) -> pd.DataFrame:
+    """One row per TENAS search: variant, seed, the picked cell, its test accuracies, seconds, networks scored."""
+    t = benchmark.load()
+    return pd.DataFrame({"variant": T["variant"], "seed": T["seed"], "arch": t["arch"].to_numpy()[T["index"]],
+                         **{ds: t[ds].to_numpy()[T["index"]] for ds in benchmark.DATASETS},
+                         "seconds": T["seconds"], "networks scored": T["evaluated"]})
+
+
+def recheck(naswot: dict, regions: dict, n: int, seed: int) -> pd.DataFrame:
+    """``n`` connected cells spread evenly over the scored range, scored again now beside their cached
+    NASWOT score and region count (same minibatch seed): the cache holds what the code computes."""
+    live = np.flatnonzero(np.isfinite(naswot["naswot"]))
+    pick = live[np.linspace(0, len(live) - 1, n).round().astype(int)]
+    archs = benchmark.load()["arch"].to_numpy()[naswot["index"][pick]]
+    now = scores.score_cells(archs, seed, ("naswot", "regions"))
+    return pd.DataFrame({"NASWOT cached": naswot["naswot"][pick], "NASWOT now": now["naswot"],
+                         "regions cached": regions["regions"][pick], "regions now": now["regions"]},
+                        index=pd.Index(naswot["index"][pick], name="benchmark index"))
+
+
 def table2(rows: dict) -> pd.DataFrame:
     """Our rows (``wot_rows`` and ``tenas_rows`` merged) beside every row of Chen et al. (2022) Table 2:
     per dataset our mean, std, the paper's mean, std and the difference; then the search cost."""
