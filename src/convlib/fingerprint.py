@@ -14,6 +14,8 @@ they appear in; lambdas are hashed together with the other lambdas of the same s
 from the source file, so the hash does not depend on the Python version that computes it.
 
 A function cached with ``memo`` that answers from its cache does not run: ``memo`` records it anyway.
+The sources are read (once per process) when the first trace starts, so editing a file while a long run
+is in progress cannot change the hashes of the code that run is executing.
 """
 from __future__ import annotations
 
@@ -66,6 +68,8 @@ def trace() -> Iterator[set[str]]:
                 seen.add(name)
         return None
 
+    for module in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        _module(module)  # read the sources of the code about to run now, not when the hashes are taken
     previous = sys.gettrace()
     _ACTIVE.append(seen)
     sys.settrace(tracer)
