@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from convlib import runner
 from convlib.dag import nb201_cells
 from convlib.device import one_thread
 from convlib.nas import scores
@@ -88,10 +89,9 @@ def _score_chunk(measure: str, chunk: list[str]) -> float:
 
 def rate_workers(measure: str, cells: list[str], workers: int) -> float:
     """Cells per second of a Dask LocalCluster of ``workers`` one-thread processes (started before the clock)."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with runner.local_cluster(workers) as cluster, Client(cluster) as client:
         client.gather(client.map(_score_chunk, [measure] * workers, [cells[:1]] * workers, pure=False))  # warm-up
         start = time.perf_counter()
         client.gather(client.map(_score_chunk, [measure] * workers,

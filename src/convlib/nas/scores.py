@@ -161,9 +161,9 @@ def linear_regions_of(net: nn.Module, inputs: torch.Tensor, batch: int | None = 
 
 def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = MEASURES,
                 device="auto") -> dict[str, np.ndarray]:
-    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the
-    seconds each took (``<measure>_s``). A cell with no input-to-output path gets NaN (and 0 s); any
-    other error is raised."""
+    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the CPU
+    seconds of that thread each took (``<measure>_s``: the compute a cell costs, whatever else shares
+    the machine). A cell with no input-to-output path gets NaN (and 0 s); any other error is raised."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}; expected some of {MEASURES}")
@@ -177,8 +177,8 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
             x = inputs[m]()
             vals, secs = np.full(len(archs), np.nan), np.zeros(len(archs))
             for i in np.flatnonzero(connected):
-                start = time.perf_counter()
+                start = time.thread_time()
                 vals[i] = fns[m](archs[i], x, seed, device)
-                secs[i] = time.perf_counter() - start
+                secs[i] = time.thread_time() - start
             out[m], out[m + "_s"] = vals, secs
     return out

@@ -99,8 +99,8 @@ def _dense_rank(values: list[float], descending: bool) -> list[int]:
 def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH,
           lr_samples: int = scores.LR_SAMPLES, lr_batches: int = scores.LR_BATCHES,
           repeat: int = 3, precision: int = 3, device="auto") -> dict:
-    """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the seconds it
-    took, and the number of pruned supernets it evaluated (each: one NTK and one region count per repeat).
+    """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the CPU seconds
+    of that thread it took, and the number of pruned supernets it evaluated (each: one NTK and one region count per repeat).
 
     As TENAS' release does, each round draws one proxy network (shared by every candidate and repeat)
     and each repeat a new minibatch of ``ntk_batch`` augmented training images
@@ -111,7 +111,7 @@ def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH
 
 
 def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device) -> dict:
-    start = time.perf_counter()
+    start = time.thread_time()
     patches = scores.patches(seed, lr_samples * lr_batches)
     state = [TENAS_OPS] * len(EDGES)
     evaluated, rounds = 0, 0
@@ -140,7 +140,7 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         for i in sorted(range(len(candidates)), key=lambda i: rank[i]):
             chosen.setdefault(candidates[i][0], candidates[i][1])
         state = [tuple(o for o in ops if o != chosen.get(e)) for e, ops in enumerate(state)]
-    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.perf_counter() - start,
+    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.thread_time() - start,
             "evaluated": evaluated, "rounds": rounds}
 
 
