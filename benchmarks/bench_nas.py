@@ -17,14 +17,14 @@ import torch
 
 from convlib.dag import nb201_cells
 from convlib.nas import scores
-from convlib.theory import paths
+from convlib.theory import n_paths
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=4)
     args = ap.parse_args()
-    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if paths(a)][:args.cells]
+    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if n_paths(a)][:args.cells]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print("| measure | device | cells | seconds | cells/s |")
     print("| --- | --- | ---: | ---: | ---: |")

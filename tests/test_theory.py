@@ -1,4 +1,5 @@
 import math
+import time
 
 import numpy as np
 import pytest
@@ -94,3 +95,49 @@ def test_linearised_loss_equals_iterating_gd():
     for k in range(31):
         assert pred[k] == pytest.approx(r.dot(r).item() / r0, rel=1e-9)
         r = r - eta * H @ r
+
+
+# ---------------------------------------------------------------------- path counts without enumeration
+def test_path_depth_counts_equal_a_histogram_of_the_listed_paths():
+    for arch in dag.mlp_dags(3) + dag.nb201_cells():
+        depths = theory.path_depths(arch)
+        counts = theory.path_depth_counts(arch)
+        assert len(counts) == dag.parse(arch).n_nodes + 1
+        assert counts.tolist() == np.bincount(depths, minlength=len(counts)).tolist()
+        assert theory.n_paths(arch) == len(theory.paths(arch))
+
+
+def test_effective_depth_width_equal_the_mean_over_listed_paths():
+    """The counting route against the definition: mean depth and (paths with depth > 0) / d."""
+    for arch in dag.mlp_dags(3) + dag.mlp_dags(4)[::37]:
+        depths = theory.path_depths(arch)
+        d, m = theory.effective_depth_width(arch)
+        mean = sum(depths) / len(depths) if depths else 0.0
+        assert d == pytest.approx(mean, rel=1e-15, abs=0)
+        assert m == (pytest.approx(sum(k > 0 for k in depths) / mean, rel=1e-15) if mean else 0.0)
+
+
+def chain_of_skips(n_nodes: int, digit: str = "1") -> str:
+    """Every edge ``s -> t`` carries ``digit``: 2^(N-1) paths from node 0 to node N."""
+    return "_".join(digit * t for t in range(1, n_nodes + 1))
+
+
+def test_path_counts_of_a_28_node_all_skip_dag_are_exact_and_fast():
+    start = time.perf_counter()
+    counts = theory.path_depth_counts(chain_of_skips(28))
+    assert counts[0] == 2 ** 27 and not any(counts[1:])
+    assert theory.effective_depth_width(chain_of_skips(28)) == (0.0, 0.0)
+    # every edge linear: a path through j intermediate nodes has j + 1 edges; C(27, j) such paths
+    counts = theory.path_depth_counts(chain_of_skips(28, "2"))
+    assert counts.tolist() == [0] + [math.comb(27, j) for j in range(28)]
+    d, m = theory.effective_depth_width(chain_of_skips(28, "2"))
+    assert d == 14.5 and m == 2 ** 27 / 14.5
+    # 70 nodes: 2^69 paths, beyond float64 and int64, still exact
+    assert theory.n_paths(chain_of_skips(70)) == 2 ** 69
+    assert time.perf_counter() - start < 5
+
+
+def test_paths_refuses_to_list_too_many_paths():
+    assert len(theory.paths(chain_of_skips(17))) == 2 ** 16 <= theory.MAX_PATHS
+    with pytest.raises(ValueError, match=r"has 134,217,728 input-output paths; paths\(\) lists at most 100,000"):
+        theory.paths(chain_of_skips(28))

@@ -143,6 +143,14 @@ class DAG:
 DAGLike = Union[DAG, str]
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to its first ``limit`` characters plus ``'... (N characters)'`` when longer:
+    user input echoed in a message stays one short line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def parse(text: DAGLike) -> DAG:
     """Parse the MLP form (``"2_21_112"``) or a NAS-Bench-201 arch string; a DAG passes through."""
     if isinstance(text, DAG):

@@ -24,13 +24,43 @@ import numpy as np
 import torch
 
 from . import dag as _dag
-from .dag import DAGLike
+from .dag import KIND, DAGLike
 from .kernels import KERNELS
 
 
-def paths(dag: DAGLike) -> list[tuple[int, ...]]:
-    """Every path ``0 -> ... -> N`` through non-zero edges, as node tuples, in lexicographic order."""
+MAX_PATHS = 100_000
+"""``paths`` lists at most this many paths (a DAG on N nodes can have 2^(N-1)); counts need no list."""
+
+
+def path_depth_counts(dag: DAGLike) -> np.ndarray:
+    """``c[k]``: the number of input-output paths through non-zero edges with ``k`` linear edges,
+    k = 0..N, as exact Python ints (dtype object).
+
+    One pass in topological order, no enumeration: ``c_0 = e_0`` and
+    ``c_t[k] = sum_{s -> t skip} c_s[k] + sum_{s -> t linear} c_s[k - 1]``, O(N^3) at most."""
     d = _dag.parse(dag)
+    c = np.zeros((d.n_nodes + 1, d.n_nodes + 1), dtype=object)  # Python int 0s
+    c[0, 0] = 1
+    for s, t, op in d.edges():  # by target, then source: node s is complete before s -> t is read
+        if KIND[op] == "linear":
+            c[t, 1:] += c[s, :-1]
+        else:
+            c[t] += c[s]
+    return c[-1]
+
+
+def n_paths(dag: DAGLike) -> int:
+    """Number of input-output paths through non-zero edges (0: the output ignores the input)."""
+    return int(path_depth_counts(dag).sum())
+
+
+def paths(dag: DAGLike) -> list[tuple[int, ...]]:
+    """Every path ``0 -> ... -> N`` through non-zero edges, as node tuples, in lexicographic order
+    (for display: at most ``MAX_PATHS``; ``path_depth_counts`` counts any number)."""
+    d = _dag.parse(dag)
+    if (count := n_paths(d)) > MAX_PATHS:
+        raise ValueError(f"{_dag.shorten(d.to_string())} has {count:,} input-output paths; paths() lists at most "
+                         f"{MAX_PATHS:,}: use theory.path_depth_counts or theory.n_paths to count them")
     g, out = d.graph, d.n_nodes
     result: list[tuple[int, ...]] = []
 
@@ -52,14 +82,14 @@ def path_depths(dag: DAGLike) -> list[int]:
 
 
 def effective_depth_width(dag: DAGLike) -> tuple[float, float]:
-    """``(d, m)``: mean path depth, and the number of parameterised paths divided by d (0, 0 if d = 0)."""
-    depths = path_depths(dag)
-    if not depths:
+    """``(d, m)``: mean path depth, and the number of parameterised paths divided by d (0, 0 if d = 0),
+    from ``path_depth_counts`` (exact integer sums, no path enumeration)."""
+    counts = path_depth_counts(dag)
+    total, depth_sum = int(counts.sum()), sum(k * int(c) for k, c in enumerate(counts))
+    if depth_sum == 0:
         return 0.0, 0.0
-    depth = float(np.mean(depths))
-    if depth == 0:
-        return 0.0, 0.0
-    return depth, sum(k > 0 for k in depths) / depth
+    depth = depth_sum / total
+    return depth, (total - int(counts[0])) / depth
 
 
 def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:

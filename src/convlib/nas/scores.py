@@ -31,7 +31,7 @@ from torch import nn
 from convlib import data
 from convlib.dag import DAGLike, parse
 from convlib.kernels import device_of
-from convlib.theory import paths
+from convlib.theory import n_paths
 
 from .network import Network
 
@@ -63,7 +63,7 @@ def patches(seed: int, n: int = LR_SAMPLES * LR_BATCHES) -> torch.Tensor:
 def _check_connected(arch) -> None:
     if isinstance(arch, str) or hasattr(arch, "ops"):
         dag = parse(arch)
-        if not paths(dag):
+        if not n_paths(dag):
             raise ValueError(f"cell {dag.to_string()!r} has no input-to-output path: its network ignores "
                              "its input, so activation-pattern and NTK scores are undefined")
 
