@@ -17,7 +17,8 @@ import time
 import numpy as np
 import torch
 
-from convlib import data, dag, kernels, theory
+from convlib import data, dag, theory
+from convlib.device import device_of
 
 
 def timed(fn):
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--loop-cells", type=int, default=15625)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    dev = kernels.device_of(args.device)
+    dev = device_of(args.device)
     X, _ = data.load("mnist", "train", n=64, seed=0)
     cells = dag.nb201_cells()
     theory.lambda_min_many(cells[:8], X, device=dev, dedupe=False)  # warm-up

@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 from convlib import darts
 from convlib import prdarts_theory as pt
 from convlib.dag import parse
-from convlib.nas.scores import one_thread
+from convlib.device import one_thread
 
 
 @pytest.fixture(autouse=True, scope="module")

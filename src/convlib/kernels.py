@@ -45,13 +45,7 @@ from typing import Sequence
 import torch
 
 from .dag import DAG, DAGLike, parse
-
-
-def device_of(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+from .device import device_of
 
 
 # ---------------------------------------------------------------------- ReLU kernel rules

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from convlib.dag import DAG, DAGLike, parse
-from convlib.kernels import device_of
+from convlib.device import device_of
 
 PARAMETRIZATIONS = ("standard", "ntk")
 LOSSES = ("mse", "ce")

@@ -10,7 +10,7 @@ from convlib import darts, data, results, theory
 from convlib import prdarts_theory as pt
 from convlib.dag import mlp_dags
 from convlib.nas import benchmark
-from convlib.nas.scores import one_thread
+from convlib.device import one_thread
 
 CHAPTER = "07_pr_darts"
 VEHICLES = (0, 1, 8, 9)  # CIFAR-10 airplane, automobile, ship, truck

@@ -21,8 +21,7 @@ there and ``ValueError`` says so; ``score_cells`` records NaN for such cells (ne
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from torch import nn
 
 from convlib import data
 from convlib.dag import DAGLike, parse
-from convlib.kernels import device_of
+from convlib.device import device_of, one_thread
 from convlib.theory import n_paths
 
 from .network import Network
@@ -66,18 +65,6 @@ def _check_connected(arch) -> None:
         if not n_paths(dag):
             raise ValueError(f"cell {dag.to_string()!r} has no input-to-output path: its network ignores "
                              "its input, so activation-pattern and NTK scores are undefined")
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run with one intra-op CPU thread, restoring the count after: the proxy networks are too small
-    to gain from threads, and on a shared CPU OpenMP barriers between threads then stall."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def init_network(arch, seed: int, device="cpu", **kw) -> Network:

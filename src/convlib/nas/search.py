@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convlib.device import one_thread
+
 from . import scores
 from .network import EDGES, without
 
@@ -98,7 +100,7 @@ def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH
           repeat: int = 3, precision: int = 3, device="auto") -> dict:
     """One TENAS (or TENAS+DAG) search; returns the arch string, the seconds it took, and the number
     of pruned supernets it evaluated (each: one NTK and one linear-region count per repeat)."""
-    with scores.one_thread():
+    with one_thread():
         return _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device)
 
 
