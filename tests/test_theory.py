@@ -1,4 +1,5 @@
 import math
+import re
 import time
 
 import numpy as np
@@ -141,3 +142,33 @@ def test_paths_refuses_to_list_too_many_paths():
     assert len(theory.paths(chain_of_skips(17))) == 2 ** 16 <= theory.MAX_PATHS
     with pytest.raises(ValueError, match=r"has 134,217,728 input-output paths; paths\(\) lists at most 100,000"):
         theory.paths(chain_of_skips(28))
+
+
+# ---------------------------------------------------------------------- bad numbers
+@pytest.mark.parametrize("eta, lam, why", [
+    (math.nan, 0.1, "step size eta must be a finite real number, got nan"),
+    (0.5, math.inf, "lambda_min must be a finite real number, got inf"),
+    (0.5, math.nan, "lambda_min must be a finite real number"),
+    ("0.5", 0.1, "step size eta must be a finite real number, got '0.5'"),
+    (True, 0.1, "step size eta"),
+    (np.float64(-math.inf), 0.1, "step size eta"),
+])
+def test_gd_rate_rejects_non_finite_numbers(eta, lam, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        theory.gd_rate(eta, lam)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        theory.gd_bound(eta, lam, 3)
+    assert theory.gd_rate(np.float64(0.5), np.float32(0.2)) == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize("steps", [-1, 2.5, "3", None])
+def test_gd_bound_rejects_bad_step_counts(steps):
+    with pytest.raises(ValueError, match="steps must be a non-negative integer"):
+        theory.gd_bound(0.5, 0.2, steps)
+
+
+def test_lambda_min_of_inputs_that_require_grad():
+    X = torch.randn(8, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for kernel in ("exact", "paper", "ntk"):
+        expected = theory.lambda_min("2_21_112", X, kernel)
+        assert theory.lambda_min("2_21_112", X.clone().requires_grad_(), kernel) == expected

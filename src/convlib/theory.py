@@ -18,6 +18,8 @@ dynamics ``r(k+1) = (I - eta H) r(k)`` the bound already holds whenever ``eta <=
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -129,11 +131,14 @@ def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exa
 
 def least_eigenvalues(G: torch.Tensor) -> np.ndarray:
     """lambda_min of each Gram matrix in a (B, n, n) batch, rounding noise below 0 clipped to 0."""
-    return torch.linalg.eigvalsh(G)[:, 0].clamp_min(0).cpu().numpy()
+    return torch.linalg.eigvalsh(G.detach())[:, 0].clamp_min(0).cpu().numpy()
 
 
 def gd_rate(eta: float, lam: float) -> float:
     """The per-step factor ``1 - eta lambda_min / 2`` of the bound; needs ``0 < eta lambda_min <= 2``."""
+    for name, value in (("step size eta", eta), ("lambda_min", lam)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
     if eta <= 0:
         raise ValueError(f"step size eta must be positive, got {eta}")
     if lam < 0:
@@ -145,6 +150,8 @@ def gd_rate(eta: float, lam: float) -> float:
 
 def gd_bound(eta: float, lam: float, steps: int) -> np.ndarray:
     """``(1 - eta lambda_min / 2)^k`` for k = 0..steps: the bound on ``L(k) / L(0)``."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     return gd_rate(eta, lam) ** np.arange(steps + 1)
 
 
