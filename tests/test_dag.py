@@ -298,3 +298,30 @@ def test_canonical_of_the_repro_by_hand():
     names = sorted(f"v{i}" for i in range(10))
     assert dag.canonical(TIED) == ";".join(f"v{i}=linear(x)" for i in range(10)) + ";out=" + "+".join(names)
     assert dag.canonical(mlp_string(28, lambda s, t: 1)) == f"out={2 ** 27}*x"
+
+
+# ---------------------------------------------------------------------- parsers on hostile input
+NONE_CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.mark.parametrize("index", ["00", "01", "٠", "\u0661", "０", "\uff11", "-0", " 1", "1" * 5000, ""])
+def test_nb201_input_indices_are_ascii_digits_without_leading_zeros(index):
+    text = NONE_CELL.replace("none~1|+|none~0", f"none~{index}|+|none~0", 1)
+    with pytest.raises(ValueError, match="expected 'op~index', the index in ASCII digits without leading zeros"):
+        dag.parse(text)
+
+
+def test_shorten_keeps_short_text_and_cuts_long_text():
+    assert dag.shorten("2_21") == "'2_21'"
+    assert dag.shorten("x" * 81) == "'" + "x" * 80 + "'... (81 characters)"
+    assert dag.shorten("é" * 100_000, limit=3) == "'ééé'... (100,000 characters)"
+
+
+@pytest.mark.parametrize("huge", ["2" + "_" + "0" * 100_000, "2_21_" + "3" * 100_000, "|" + "a" * 100_000,
+                                  "|" + "none~0" * 20_000 + "|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                  NONE_CELL.replace("none~2", "none~" + "2" * 100_000),
+                                  NONE_CELL.replace("none~2", "x" * 100_000 + "~2")])
+def test_errors_on_huge_strings_echo_at_most_a_short_excerpt(huge):
+    with pytest.raises(ValueError) as err:
+        dag.parse(huge)
+    assert len(str(err.value)) < 500 and "characters)" in str(err.value)

@@ -156,11 +156,11 @@ def test_a_dag_above_the_memory_limit_is_refused_before_allocating(monkeypatch):
     with pytest.raises(ValueError) as err:
         kernels.nngp("2_21_112", X)
     message = str(err.value)
-    for part in ("exact NNGP", "3 nodes after the stem", "n=100", "about 0.0 GB", "limit of 0.001 GB", "CONVLIB_MAX_GB"):
+    for part in ("exact NNGP", "N=3 nodes after the stem", "n=100", "about 0.0 GB", "limit of 0.001 GB", "CONVLIB_MAX_GB"):
         assert part in message
     monkeypatch.setenv("CONVLIB_MAX_GB", "0.005")  # the paper's recursion: 8e4 x 52 B = 4.2 MB fits
     assert kernels.nngp_paper("2_21_112", X).shape == (100, 100)
-    with pytest.raises(ValueError, match="NTK of a DAG with 3 nodes"):
+    with pytest.raises(ValueError, match="NTK of a DAG with N=3 nodes"):
         kernels.ntk_many(["2", "2_21_112"], X)
     monkeypatch.delenv("CONVLIB_MAX_GB")
     assert kernels.max_bytes() == 4e9

@@ -34,7 +34,7 @@ KIND = {
 }
 IDENTITY_OPS = ("skip", "skip_connect")
 _MLP_GROUP = re.compile(r"[012]+")
-_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(\d+)")
+_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,8})")  # ASCII digits, no leading zeros
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,10 @@ def parse(text: DAGLike) -> DAG:
     groups = text.split("_")
     for t, group in enumerate(groups, start=1):
         if not _MLP_GROUP.fullmatch(group):
-            raise ValueError(f"malformed MLP-DAG string {text!r}: group {t} {group!r} must use digits 0/1/2 only")
+            raise ValueError(f"malformed MLP-DAG string {shorten(text)}: group {t} {shorten(group)} must use digits "
+                             "0/1/2 only")
         if len(group) != t:
-            raise ValueError(f"malformed MLP-DAG string {text!r}: group {t} must have {t} digits "
+            raise ValueError(f"malformed MLP-DAG string {shorten(text)}: group {t} must have {t} digits "
                              f"(in-edges from nodes 0..{t - 1}), got {len(group)}")
     return DAG(tuple(tuple(MLP_OPS[int(c)] for c in g) for g in groups), "mlp")
 
@@ -172,24 +173,29 @@ def parse(text: DAGLike) -> DAG:
 def _parse_nb201(text: str) -> DAG:
     groups = text.split("+")
     if len(groups) != 3:
-        raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: expected 3 '+'-separated node groups")
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: expected 3 '+'-separated node groups")
     ops = []
     for t, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: group {group!r} must be '|op~i|...|'")
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: group {shorten(group)} must be "
+                             "'|op~i|...|'")
         items = group[1:-1].split("|")
         if len(items) != t:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {text!r}: node {t} needs {t} edges, got {len(items)}")
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: node {t} needs {t} edges, "
+                             f"got {len(items)}")
         row = []
         for s, item in enumerate(items):
             m = _NB201_EDGE.fullmatch(item)
             if not m:
-                raise ValueError(f"malformed NAS-Bench-201 edge {item!r} in {text!r}: expected 'op~index'")
+                raise ValueError(f"malformed NAS-Bench-201 edge {shorten(item)} in {shorten(text)}: expected 'op~index', "
+                                 "the index in ASCII digits without leading zeros")
             op, src = m.group(1), int(m.group(2))
             if op not in NB201_OPS:
-                raise ValueError(f"unknown NAS-Bench-201 operation {op!r} in {text!r}; expected one of {NB201_OPS}")
+                raise ValueError(f"unknown NAS-Bench-201 operation {shorten(op)} in {shorten(text)}; expected one of "
+                                 f"{NB201_OPS}")
             if src != s:
-                raise ValueError(f"bad input index in {item!r} of {text!r}: edge {s} of node {t} must read '~{s}'")
+                raise ValueError(f"bad input index in {shorten(item)} of {shorten(text)}: edge {s} of node {t} must "
+                                 f"read '~{s}'")
             row.append(op)
         ops.append(tuple(row))
     return DAG(tuple(ops), "nb201")
@@ -234,7 +240,7 @@ def nb201_index(arch: DAGLike) -> int:
     """Position of a NAS-Bench-201 cell in ``nb201_cells()`` (base-5 digits of its op indices)."""
     dag = parse(arch)
     if dag.form != "nb201":
-        raise ValueError(f"{dag.to_string()!r} is not a NAS-Bench-201 arch string")
+        raise ValueError(f"{shorten(dag.to_string())} is not a NAS-Bench-201 arch string")
     index = 0
     for group in dag.ops:
         for op in group:
@@ -246,7 +252,7 @@ def mlp_index(arch: DAGLike) -> int:
     """Position of an MLP-DAG in ``mlp_dags(n)`` (its digits read in base 3)."""
     dag = parse(arch)
     if dag.form != "mlp":
-        raise ValueError(f"{dag.to_string()!r} is not an MLP-DAG string")
+        raise ValueError(f"{shorten(dag.to_string())} is not an MLP-DAG string")
     return int(dag.to_string().replace("_", ""), 3)
 
 

@@ -205,9 +205,9 @@ def propagation_bytes(n_nodes: int, n: int, which: str) -> int:
 def _check_memory(n_nodes: int, n: int, which: str) -> None:
     need, limit = propagation_bytes(n_nodes, n, which), max_bytes()
     if need > limit:
-        raise ValueError(f"the {KERNEL_NAMES[which]} of a DAG with {n_nodes} nodes after the stem on n={n} inputs needs "
-                         f"about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer inputs, "
-                         f"or raise the limit with the environment variable CONVLIB_MAX_GB")
+        raise ValueError(f"the {KERNEL_NAMES[which]} of a DAG with N={n_nodes} nodes after the stem on n={n} "
+                         f"inputs needs about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer "
+                         "inputs, or raise the limit with the environment variable CONVLIB_MAX_GB")
 
 
 # ---------------------------------------------------------------------- public API
@@ -241,8 +241,9 @@ def _many(dags: Sequence[DAGLike], X: torch.Tensor, which: str, device) -> torch
         if not torch.isfinite(G).all():
             scale = float((2 * X.double().pow(2).sum(1) / X.shape[1]).max())
             raise ValueError(f"the {KERNEL_NAMES[which]} overflowed to NaN/inf: the inputs are too large (largest "
-                             f"2 |x|^2 / d_in = {scale:.3g}); the kernels expect standardised inputs, with "
-                             "2 |x|^2 / d_in of order 1 (overflow starts near 1e150)")
+                             f"2 |x|^2 / d_in = {scale:.3g}) for this DAG, which scales them by up to its number of "
+                             "paths squared; the kernels expect standardised inputs, 2 |x|^2 / d_in of order 1 "
+                             "(overflow starts near 1e150 over the number of paths squared)")
         if out is None:
             out = torch.empty(len(dags), *G.shape[1:], dtype=G.dtype, device=G.device)
         out[idx] = G
