@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from convlib import dag, data, kernels, theory
+from convlib import data, dag, theory
 from convlib.device import device_of
 
 

@@ -29,7 +29,7 @@ from convlib import runner
 from convlib.dag import nb201_cells
 from convlib.device import one_thread
 from convlib.nas import scores
-from convlib.theory import path_count
+from convlib.theory import n_paths
 
 FNS = {"naswot": scores.naswot, "ntk": scores.ntk_cond, "regions": scores.linear_regions}
 
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if path_count(a)][:args.cells]
+    cells = [a for a in random.Random(0).sample(nb201_cells(), 4 * args.cells) if n_paths(a)][:args.cells]
     peak = {1: matmul_gflops(1), 2: matmul_gflops(2)}
     print(f"float32 GEMM: {peak[1]:.1f} GFLOP/s on one thread, {peak[2]:.1f} on two\n")
     print("| measure | how | cells/s | GFLOP per cell | achieved GFLOP/s | fraction of GEMM |")

@@ -1,34 +1,55 @@
-"""convlib.device: device names checked with a clear message, and the one-thread context."""
+import re
+
 import pytest
 import torch
 
 from convlib.device import device_of, one_thread
 
 
-def test_auto_and_named_devices():
-    assert device_of("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert device_of("cpu") == torch.device("cpu") == device_of(torch.device("cpu"))
+def test_auto_is_cuda_when_available_else_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_of() == device_of("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_of("auto") == torch.device("cuda")
 
 
-@pytest.mark.parametrize("bad, why", [("bogus", "unknown device 'bogus'"), ("meta", "unsupported device 'meta'"),
-                                      (3, "must be a string or torch.device"), ("x" * 500, "unknown device 'xxxx")])
-def test_bad_devices_are_named(bad, why):
-    with pytest.raises(ValueError, match=why) as err:
+def test_names_and_devices_are_accepted():
+    assert device_of("cpu") == torch.device("cpu")
+    assert device_of(torch.device("cpu")) == torch.device("cpu")
+    assert device_of(torch.device("cpu", 0)) == torch.device("cpu", 0)
+
+
+@pytest.mark.parametrize("bad", ["bogus", "", "CPU", "gpu", "cuda:", "cuda:-1", "cuda:01", "cuda:١", "cpu:x",
+                                 "cuda:" + "9" * 5000, 0, None, 1.5, torch.device("meta")])
+def test_a_bogus_device_names_itself_and_what_is_accepted(bad):
+    with pytest.raises(ValueError) as err:
         device_of(bad)
-    assert "'auto', 'cpu', 'cuda'" in str(err.value) and len(str(err.value)) < 200
+    message = str(err.value)
+    assert message.startswith("unknown device ") and len(message) < 200
+    assert "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device" in message
+    assert repr(bad)[:20] in message
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA accepts it")
-def test_cuda_without_cuda_is_a_clear_error():
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        device_of("cuda:0")
+def test_cuda_that_this_machine_lacks_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("cuda", "cuda:0", torch.device("cuda", 1)):
+        with pytest.raises(ValueError, match="CUDA is not available on this machine; use 'auto' or 'cpu'"):
+            device_of(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device_of("cuda") == torch.device("cuda") and device_of("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match=re.escape("device 'cuda:2': this machine has 2 CUDA device(s), cuda:0..cuda:1")):
+        device_of("cuda:2")
 
 
-def test_one_thread_restores_the_thread_count():
+def test_one_thread_sets_one_thread_and_restores_the_count_even_on_error():
     before = torch.get_num_threads()
-    with one_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(KeyError), one_thread():
-        raise KeyError
-    assert torch.get_num_threads() == before
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with one_thread():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -1,6 +1,8 @@
 """Analytic kernels against hand-worked cases, quadrature, the standard chain recursion, and Monte
 Carlo estimates from finite networks (``convlib.mlp.DAGMLP``), with tolerances from the samples."""
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -108,7 +110,7 @@ def test_many_equals_one_at_a_time_across_node_counts_and_chunks():
     assert G.shape == (len(dags), 5, 5) and G.dtype == torch.float64
     for i, d in enumerate(dags):
         assert torch.allclose(G[i], kernels.nngp(d, X), rtol=1e-13, atol=0)
-    chunks = list(kernels._batches(dags * 50, 5, budget_bytes=2e5))
+    chunks = list(kernels._batches(dags * 50, 5, "exact", budget_bytes=2e5))
     assert len(chunks) > 3 and sorted(i for idx, _ in chunks for i in idx) == list(range(len(dags) * 50))
 
 
@@ -119,6 +121,95 @@ def test_bad_inputs_raise():
         kernels.nngp("2", torch.full((2, 3), float("nan")))
     with pytest.raises(ValueError, match="empty"):
         kernels.nngp_many([], inputs())
+
+
+@pytest.mark.parametrize("fn, name", [(kernels.nngp, "exact NNGP"), (kernels.nngp_paper, "paper's NNGP recursion"),
+                                      (kernels.ntk, "NTK")])
+def test_huge_finite_inputs_raise_instead_of_returning_nan(fn, name):
+    X = inputs() * 1e200
+    with pytest.raises(ValueError, match=f"the {name} overflowed to NaN/inf: the inputs are too large .* standardised"):
+        fn("2_21_112", X)
+    assert torch.isfinite(fn("2_21_112", inputs() * 1e50)).all()  # large but representable: still a kernel
+
+
+def test_a_bogus_device_is_a_clear_error():
+    for fn in (kernels.nngp, kernels.nngp_paper, kernels.ntk):
+        with pytest.raises(ValueError, match="unknown device 'bogus'; expected 'auto', 'cpu'"):
+            fn("2", inputs(), device="bogus")
+
+
+def test_inputs_that_require_grad_give_the_same_kernel():
+    X = inputs().requires_grad_()
+    assert torch.equal(kernels.nngp("2_21_112", X).detach(), kernels.nngp("2_21_112", inputs()))
+
+
+def test_memory_estimate_by_hand():
+    # exact NNGP: 8 bytes x n^2 x (3 (N+1)^2 + 24); the issue's score on 8,000 MNIST inputs, 3 nodes:
+    assert kernels.propagation_bytes(3, 8000, "exact") == 8 * 8000 ** 2 * (3 * 16 + 24) == 36.864e9
+    assert kernels.propagation_bytes(3, 8000, "ntk") == 8 * 8000 ** 2 * (4 * 16 + 32)
+    assert kernels.propagation_bytes(3, 8000, "paper") == 8 * 8000 ** 2 * (11 * 4 + 8)
+
+
+def test_a_dag_above_the_memory_limit_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setenv("CONVLIB_MAX_GB", "0.001")  # 1 MB
+    X = inputs(n=100)  # exact NNGP, 3 nodes: 8e4 x 72 B = 5.8 MB
+    with pytest.raises(ValueError) as err:
+        kernels.nngp("2_21_112", X)
+    message = str(err.value)
+    for part in ("exact NNGP", "N=3 nodes after the stem", "n=100", "about 0.0 GB", "limit of 0.001 GB", "CONVLIB_MAX_GB"):
+        assert part in message
+    monkeypatch.setenv("CONVLIB_MAX_GB", "0.005")  # the paper's recursion: 8e4 x 52 B = 4.2 MB fits
+    assert kernels.nngp_paper("2_21_112", X).shape == (100, 100)
+    with pytest.raises(ValueError, match="NTK of a DAG with N=3 nodes"):
+        kernels.ntk_many(["2", "2_21_112"], X)
+    monkeypatch.delenv("CONVLIB_MAX_GB")
+    assert kernels.max_bytes() == 4e9
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "nan", ""])
+def test_a_bad_memory_limit_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("CONVLIB_MAX_GB", value)
+    with pytest.raises(ValueError, match="CONVLIB_MAX_GB must be a positive number of gigabytes"):
+        kernels.nngp("2", inputs())
+
+
+MEASURE = """
+import os, resource, sys, torch
+from convlib import kernels
+arch, n, which = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+X = torch.randn(n, 10, dtype=torch.float64)
+kernels.KERNELS[which]([arch], X[:4])  # load what the first call loads
+resident = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+kernels.KERNELS[which]([arch], X)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - resident)
+"""
+SIZES = {"2": 1500, "2_21_112": 1000, "2_21_112_2121_11212_212121": 600}  # n: estimates of 0.2 to 0.7 GB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", SIZES)
+@pytest.mark.parametrize("which", ["exact", "ntk", "paper"])
+def test_memory_estimate_bounds_the_measured_peak(arch, which):
+    """The estimate covers the peak resident memory of a fresh process above what it held before,
+    and is not far above it."""
+    n = SIZES[arch]
+    proc = subprocess.run([sys.executable, "-c", MEASURE, arch, str(n), which], capture_output=True, text=True, check=True)
+    measured = int(proc.stdout)
+    assert measured <= kernels.propagation_bytes(dag.parse(arch).n_nodes, n, which) <= 3 * measured
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("arch", SIZES)
+@pytest.mark.parametrize("which", ["exact", "ntk", "paper"])
+def test_memory_estimate_bounds_the_cuda_peak(arch, which):
+    n = SIZES[arch]
+    X = inputs(n=n).cuda()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    kernels.KERNELS[which]([arch], X, device="cuda")
+    measured = torch.cuda.max_memory_allocated() - before
+    assert measured <= kernels.propagation_bytes(dag.parse(arch).n_nodes, n, which) <= 3 * measured
 
 
 def random_mlp(digits: list[int]) -> str:

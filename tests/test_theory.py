@@ -1,5 +1,6 @@
 import math
-from math import comb
+import re
+import time
 
 import numpy as np
 import pytest
@@ -97,94 +98,77 @@ def test_linearised_loss_equals_iterating_gd():
         r = r - eta * H @ r
 
 
-# ---------------------------------------------------------------------- Lemma 3.2, Lemma 3.3, Eq. 12 (Chen et al. 2022)
-FIG3_COUNTS = {"2_02_002": [0, 0, 0, 1], "1_01_222": [0, 3], "2_21_112": [1, 1, 2]}  # paths by number of linear edges
-
-
-def unit_inputs(n=8, d=12, seed=0):
-    X = torch.randn(n, d, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    return X * math.sqrt(d) / X.norm(dim=1, keepdim=True)
-
-
-def test_correlation_map_is_lemma32_of_the_arc_cosine_kernel():
-    assert theory.correlation_map(1.0) == pytest.approx(1.0, abs=1e-15)
-    assert theory.correlation_map(0.0) == pytest.approx(1 / math.pi, abs=1e-15)
-    assert theory.correlation_map(-1.0) == pytest.approx(0.0, abs=1e-15)
-    A = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    K = A @ A.T                                                       # any diagonal, not only 1
-    d = torch.sqrt(torch.diagonal(K))
-    lemma = theory.correlation_map((K / torch.outer(d, d)).numpy()) * torch.outer(d, d).numpy()
-    np.testing.assert_allclose(lemma, kernels.relu_second_moment(2 * K).numpy(), rtol=1e-10)
-
-
-def test_lemma33_bound_against_brute_force_and_lambda_min():
-    A = torch.randn(5, 7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    G = A @ A.mT + torch.diag_embed(torch.rand(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3)))
-    got = theory.lemma33_bound(G)
-    brute = [min(np.linalg.eigvalsh(g[np.ix_([i, j], [i, j])])[0] for i in range(7) for j in range(7) if i != j)
-             for g in G.numpy()]
-    np.testing.assert_allclose(got, brute, rtol=1e-12)
-    assert np.all(got >= torch.linalg.eigvalsh(G)[:, 0].numpy() - 1e-12)          # Cauchy interlacing
-    assert theory.lemma33_bound(torch.tensor([[2.0, 1.0], [1.0, 2.0]])) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="n >= 2"):
-        theory.lemma33_bound(torch.ones(1, 1))
-
-
-def test_depth_counts_and_eq12_by_hand_for_figure3():
-    np.testing.assert_array_equal(theory.depth_counts(list(FIG3_COUNTS)), [[0, 0, 0, 1], [0, 3, 0, 0], [1, 1, 2, 0]])
-    h = lambda C: (2 * C * np.arcsin(C) + 2 * np.sqrt(1 - C ** 2) + np.pi * C) / (2 * np.pi)  # noqa: E731
-    C = np.linspace(-1, 1, 41)
-    want = {"2_02_002": 1 - h(h(h(C))), "1_01_222": 3 * (1 - h(C)), "2_21_112": 4 - (C + h(C) + 2 * h(h(C)))}
-    for text, counts in FIG3_COUNTS.items():
-        np.testing.assert_allclose(theory.eq12_value(np.array([counts]), C)[0], want[text], rtol=1e-12, atol=1e-14)
-
-
-def test_eq12_bound_is_lemma33_of_the_paper_recursion_on_figure3_and_never_above_it():
-    """Eq. 12 sums f^{d_p} over paths; the recursion maps a sum through f, and f is increasing and
-    convex, so (Jensen) its off-diagonal is at most the path sum: Eq. 12 <= Lemma 3.3 of the recursion,
-    with equality when every linear edge leaves a node whose paths have equal terms (Figure 3)."""
-    X = unit_inputs()
-    space = dag.mlp_dags(3)
-    bound = theory.eq12_bound_many(space, X)
-    l33 = theory.lemma33_bound(kernels.nngp_paper_many(space, X))
-    assert np.all(bound <= l33 + 1e-12)
-    for text in FIG3_COUNTS:
-        assert theory.eq12_bound(text, X) == pytest.approx(l33[space.index(text)], rel=1e-12)
-    assert np.any(bound < l33 - 1e-3)                                 # strictly below for some DAG
-    assert theory.eq12_bound("2_20_000", X) == 0.0                     # no path: P = 0
-
-
-def test_eq12_bound_of_a_cell_is_that_of_its_mlp_analogue_and_many_equals_one():
-    X = unit_inputs(n=6, seed=4)
-    cells = dag.nb201_cells()[::997]
-    many = theory.eq12_bound_many(cells, X)
-    for c, b in zip(cells, many):
-        assert b == theory.eq12_bound(dag.parse(c).as_mlp(), X)
-
-
-def test_eq12_bound_rejects_bad_inputs():
-    with pytest.raises(ValueError, match="K_ii"):
-        theory.eq12_bound("2", 2 * unit_inputs())
-    with pytest.raises(ValueError, match="two inputs"):
-        theory.eq12_bound("2", unit_inputs(n=1))
-    with pytest.raises(ValueError, match="empty"):
-        theory.eq12_bound_many([], unit_inputs())
-
-
-def test_path_depth_counts_equal_enumerated_paths_on_both_spaces():
-    for arch in dag.mlp_dags(3) + dag.nb201_cells()[::7]:
+# ---------------------------------------------------------------------- path counts without enumeration
+def test_path_depth_counts_equal_a_histogram_of_the_listed_paths():
+    for arch in dag.mlp_dags(3) + dag.nb201_cells():
         depths = theory.path_depths(arch)
-        expect = np.bincount(depths, minlength=len(theory.path_depth_counts(arch))) if depths else 0
-        np.testing.assert_array_equal(theory.path_depth_counts(arch), expect)
-        assert theory.path_count(arch) == len(depths)
+        counts = theory.path_depth_counts(arch)
+        assert len(counts) == dag.parse(arch).n_nodes + 1
+        assert counts.tolist() == np.bincount(depths, minlength=len(counts)).tolist()
+        assert theory.n_paths(arch) == len(theory.paths(arch))
 
 
-def test_path_counts_of_a_long_skip_chain_are_exact_and_fast():
-    # node t takes skips from every earlier node: 2^(N-1) paths, all of depth 0
-    long = "_".join("1" * t for t in range(1, 29))
-    c = theory.path_depth_counts(long)
-    assert c[0] == 2 ** 27 and c[1:].sum() == 0
-    assert theory.effective_depth_width(long) == (0.0, 0.0)
-    # every edge linear: C(27, k-1) paths of depth k (choose the intermediate nodes)
-    dense = "_".join("2" * t for t in range(1, 29))
-    np.testing.assert_array_equal(theory.path_depth_counts(dense)[1:], [comb(27, k - 1) for k in range(1, 29)])
+def test_effective_depth_width_equal_the_mean_over_listed_paths():
+    """The counting route against the definition: mean depth and (paths with depth > 0) / d."""
+    for arch in dag.mlp_dags(3) + dag.mlp_dags(4)[::37]:
+        depths = theory.path_depths(arch)
+        d, m = theory.effective_depth_width(arch)
+        mean = sum(depths) / len(depths) if depths else 0.0
+        assert d == pytest.approx(mean, rel=1e-15, abs=0)
+        assert m == (pytest.approx(sum(k > 0 for k in depths) / mean, rel=1e-15) if mean else 0.0)
+
+
+def chain_of_skips(n_nodes: int, digit: str = "1") -> str:
+    """Every edge ``s -> t`` carries ``digit``: 2^(N-1) paths from node 0 to node N."""
+    return "_".join(digit * t for t in range(1, n_nodes + 1))
+
+
+def test_path_counts_of_a_28_node_all_skip_dag_are_exact_and_fast():
+    start = time.perf_counter()
+    counts = theory.path_depth_counts(chain_of_skips(28))
+    assert counts[0] == 2 ** 27 and not any(counts[1:])
+    assert theory.effective_depth_width(chain_of_skips(28)) == (0.0, 0.0)
+    # every edge linear: a path through j intermediate nodes has j + 1 edges; C(27, j) such paths
+    counts = theory.path_depth_counts(chain_of_skips(28, "2"))
+    assert counts.tolist() == [0] + [math.comb(27, j) for j in range(28)]
+    d, m = theory.effective_depth_width(chain_of_skips(28, "2"))
+    assert d == 14.5 and m == 2 ** 27 / 14.5
+    # 70 nodes: 2^69 paths, beyond float64 and int64, still exact
+    assert theory.n_paths(chain_of_skips(70)) == 2 ** 69
+    assert time.perf_counter() - start < 5
+
+
+def test_paths_refuses_to_list_too_many_paths():
+    assert len(theory.paths(chain_of_skips(17))) == 2 ** 16 <= theory.MAX_PATHS
+    with pytest.raises(ValueError, match=r"has 134,217,728 input-output paths; paths\(\) lists at most 100,000"):
+        theory.paths(chain_of_skips(28))
+
+
+# ---------------------------------------------------------------------- bad numbers
+@pytest.mark.parametrize("eta, lam, why", [
+    (math.nan, 0.1, "step size eta must be a finite real number, got nan"),
+    (0.5, math.inf, "lambda_min must be a finite real number, got inf"),
+    (0.5, math.nan, "lambda_min must be a finite real number"),
+    ("0.5", 0.1, "step size eta must be a finite real number, got '0.5'"),
+    (True, 0.1, "step size eta"),
+    (np.float64(-math.inf), 0.1, "step size eta"),
+])
+def test_gd_rate_rejects_non_finite_numbers(eta, lam, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        theory.gd_rate(eta, lam)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        theory.gd_bound(eta, lam, 3)
+    assert theory.gd_rate(np.float64(0.5), np.float32(0.2)) == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize("steps", [-1, 2.5, "3", None])
+def test_gd_bound_rejects_bad_step_counts(steps):
+    with pytest.raises(ValueError, match="steps must be a non-negative integer"):
+        theory.gd_bound(0.5, 0.2, steps)
+
+
+def test_lambda_min_of_inputs_that_require_grad():
+    X = torch.randn(8, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for kernel in ("exact", "paper", "ntk"):
+        expected = theory.lambda_min("2_21_112", X, kernel)
+        assert theory.lambda_min("2_21_112", X.clone().requires_grad_(), kernel) == expected

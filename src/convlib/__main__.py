@@ -5,9 +5,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from typing import Callable, NoReturn
 
 import torch
+
+HEAD, TAIL = 200, 100  # characters kept from the start and the end of a long error message
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line (its line breaks become spaces); a long one keeps its start and its end
+    (which says what was expected) around a note of how much of the echoed input was cut."""
+    message = " ".join(message.splitlines())
+    if len(message) <= HEAD + TAIL + 40:
+        return message
+    return f"{message[:HEAD]} [... {len(message) - HEAD - TAIL:,} characters cut ...] {message[-TAIL:]}"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def natural(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` written in 1 to 18 ASCII digits (no sign, no ``_``,
+    no other script's digits); argparse names the option in the error."""
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,18}", text) or int(text) < low:
+            from .dag import shorten
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low} written in 1 to 18 ASCII digits, "
+                                             f"got {shorten(text)}")
+        return int(text)
+    return parse
 
 
 def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str = "train") -> dict:
@@ -32,19 +64,19 @@ def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convlib", description=__doc__)
+    parser = OneLineParser(prog="python -m convlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="theory scores of one architecture, as one JSON object")
     p.add_argument("arch", help='MLP form such as "2_21_112" or a NAS-Bench-201 arch string')
     p.add_argument("--data", default="mnist", help="digits, mnist or cifar10 (default mnist)")
-    p.add_argument("--n", type=int, default=64, help="number of inputs (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input sample (default 0)")
+    p.add_argument("--n", type=natural(1), default=64, help="number of inputs (default 64)")
+    p.add_argument("--seed", type=natural(0), default=0, help="seed of the input sample (default 0)")
     r = sub.add_parser("results", help="compute the cached results of a profile that are missing or stale "
                                        "(resuming), or report their state with --status")
     r.add_argument("--profile", default="paper", help="book/params/<PROFILE>.yaml, or a path to a .yaml file")
     r.add_argument("--only", nargs="+", metavar="NAME", help="experiments named NAME or under it (ch06 = ch06.*)")
     r.add_argument("--force", action="store_true", help="recompute even the fresh shards")
-    r.add_argument("--workers", type=_count, default=0, metavar="N",
+    r.add_argument("--workers", type=natural(0), default=0, metavar="N",
                    help="run shards on a local Dask cluster of N one-thread worker processes")
     r.add_argument("--scheduler", metavar="ADDRESS", help="run shards on an existing Dask scheduler")
     r.add_argument("--allow-dirty", action="store_true",
@@ -58,14 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return results_command(args)
     except (ValueError, FileNotFoundError) as err:
-        print(f"python -m convlib {args.command}: error: {err}".replace("\n", " | "), file=sys.stderr)
+        print(f"python -m convlib {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
-
-
-def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text[:40]!r}")
-    return int(text)
 
 
 def results_command(args) -> int:

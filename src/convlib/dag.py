@@ -35,13 +35,7 @@ KIND = {
 IDENTITY_OPS = ("skip", "skip_connect")
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
 _MLP_GROUP = re.compile(r"[012]+")
-_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,5})")  # ASCII digits, no leading zeros, bounded
-ECHO = 80  # characters of a user's input repeated in an error message
-
-
-def shown(text: str) -> str:
-    """``repr`` of user input for an error message: at most ``ECHO`` characters, then its length."""
-    return repr(text) if len(text) <= ECHO else f"{text[:ECHO]!r}... ({len(text):,} characters)"
+_NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,8})")  # ASCII digits, no leading zeros
 
 
 @dataclass(frozen=True)
@@ -150,6 +144,14 @@ class DAG:
 DAGLike = Union[DAG, str]
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to its first ``limit`` characters plus ``'... (N characters)'`` when longer:
+    user input echoed in a message stays one short line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def parse(text: DAGLike) -> DAG:
     """Parse the MLP form (``"2_21_112"``) or a NAS-Bench-201 arch string; a DAG passes through."""
     if isinstance(text, DAG):
@@ -161,10 +163,10 @@ def parse(text: DAGLike) -> DAG:
     groups = text.split("_")
     for t, group in enumerate(groups, start=1):
         if not _MLP_GROUP.fullmatch(group):
-            raise ValueError(f"malformed MLP-DAG string {shown(text)}: group {t} {shown(group)} must use digits "
+            raise ValueError(f"malformed MLP-DAG string {shorten(text)}: group {t} {shorten(group)} must use digits "
                              "0/1/2 only")
         if len(group) != t:
-            raise ValueError(f"malformed MLP-DAG string {shown(text)}: group {t} must have {t} digits "
+            raise ValueError(f"malformed MLP-DAG string {shorten(text)}: group {t} must have {t} digits "
                              f"(in-edges from nodes 0..{t - 1}), got {len(group)}")
     return DAG(tuple(tuple(MLP_OPS[int(c)] for c in g) for g in groups), "mlp")
 
@@ -172,29 +174,29 @@ def parse(text: DAGLike) -> DAG:
 def _parse_nb201(text: str) -> DAG:
     groups = text.split("+")
     if len(groups) != 3:
-        raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: expected 3 '+'-separated node groups")
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: expected 3 '+'-separated node groups")
     ops = []
     for t, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: group {shown(group)} "
-                             "must be '|op~i|...|'")
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: group {shorten(group)} must be "
+                             "'|op~i|...|'")
         items = group[1:-1].split("|")
         if len(items) != t:
-            raise ValueError(f"malformed NAS-Bench-201 arch string {shown(text)}: node {t} needs {t} edges, "
+            raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: node {t} needs {t} edges, "
                              f"got {len(items)}")
         row = []
         for s, item in enumerate(items):
             m = _NB201_EDGE.fullmatch(item)
             if not m:
-                raise ValueError(f"malformed NAS-Bench-201 edge {shown(item)} in {shown(text)}: expected 'op~index' "
-                                 "with the index in ASCII digits, no leading zeros")
+                raise ValueError(f"malformed NAS-Bench-201 edge {shorten(item)} in {shorten(text)}: expected 'op~index', "
+                                 "the index in ASCII digits without leading zeros")
             op, src = m.group(1), int(m.group(2))
             if op not in NB201_OPS:
-                raise ValueError(f"unknown NAS-Bench-201 operation {shown(op)} in {shown(text)}; "
-                                 f"expected one of {NB201_OPS}")
+                raise ValueError(f"unknown NAS-Bench-201 operation {shorten(op)} in {shorten(text)}; expected one of "
+                                 f"{NB201_OPS}")
             if src != s:
-                raise ValueError(f"bad input index in {shown(item)} of {shown(text)}: edge {s} of node {t} "
-                                 f"must read '~{s}'")
+                raise ValueError(f"bad input index in {shorten(item)} of {shorten(text)}: edge {s} of node {t} must "
+                                 f"read '~{s}'")
             row.append(op)
         ops.append(tuple(row))
     return DAG(tuple(ops), "nb201")
@@ -239,7 +241,7 @@ def nb201_index(arch: DAGLike) -> int:
     """Position of a NAS-Bench-201 cell in ``nb201_cells()`` (base-5 digits of its op indices)."""
     dag = parse(arch)
     if dag.form != "nb201":
-        raise ValueError(f"{dag.to_string()!r} is not a NAS-Bench-201 arch string")
+        raise ValueError(f"{shorten(dag.to_string())} is not a NAS-Bench-201 arch string")
     index = 0
     for group in dag.ops:
         for op in group:
@@ -251,7 +253,7 @@ def mlp_index(arch: DAGLike) -> int:
     """Position of an MLP-DAG in ``mlp_dags(n)`` (its digits read in base 3)."""
     dag = parse(arch)
     if dag.form != "mlp":
-        raise ValueError(f"{dag.to_string()!r} is not an MLP-DAG string")
+        raise ValueError(f"{shorten(dag.to_string())} is not an MLP-DAG string")
     return int(dag.to_string().replace("_", ""), 3)
 
 
@@ -262,62 +264,137 @@ def canonical(arch: DAGLike, by: str = "op") -> str:
     Skip edges are identities and zero edges vanish, so each node's value is a sum (a multiset) of
     the stem ``x`` and of *operation vertices*, one per non-skip edge that reaches the output; each
     vertex applies its own parameters to its source node's sum. The form is the smallest encoding
-    of that reduced graph over all orderings of its vertices (vertices are first sorted by their
-    unfolded expression, and only ties are permuted), so isomorphic cells, cells that differ only
-    in edges no output depends on, and cells that differ by a chain of skips all agree, while two
-    branches that share a vertex stay apart from two independent ones.
+    of that reduced graph over the vertex orderings of a canonical labelling search (McKay 1981:
+    colour refinement, then individualisation of one vertex of the first tied colour at a time;
+    branches that an automorphism maps onto an explored one are skipped), so it is exact and, on
+    these graphs, polynomial in practice. Isomorphic cells, cells that differ only in edges no output
+    depends on, and cells that differ by a chain of skips all agree, while two branches that share a
+    vertex stay apart from two independent ones.
     Operations have no bias, so an operation on a node that receives nothing outputs zero (for
     NAS-Bench-201 this ignores the learnable shift of the batch norm after a convolution).
     ``by="kind"`` canonicalises the MLP analogue (conv -> linear, pooling -> skip)."""
     if by not in ("op", "kind"):
         raise ValueError(f"by must be 'op' or 'kind', got {by!r}")
     dag = parse(arch)
-    if by == "kind":
-        dag = dag.as_mlp()
-    value: list[Counter] = [Counter({"x": 1})]  # node -> multiset of atoms ("x" or vertex id)
-    source: dict[int, tuple[str, int]] = {}  # vertex id -> (op, source node)
-    for t, group in enumerate(dag.ops, start=1):
-        acc: Counter = Counter()
-        for s, op in enumerate(group):
-            if op in IDENTITY_OPS:
-                acc.update(value[s])
-                continue
-            if KIND[op] == "zero" or not value[s]:  # an operation on a zero node outputs zero
-                continue
-            vid = len(source)
-            source[vid] = (op, s)
-            acc[vid] += 1
-        value.append(acc)
-    out = value[-1]
-    live, stack = set(), [a for a in out if a != "x"]
-    while stack:
-        v = stack.pop()
-        if v not in live:
-            live.add(v)
-            stack.extend(a for a in value[source[v][1]] if a != "x")
+    return _Reduced.of(dag.as_mlp() if by == "kind" else dag).canonical_code()
 
-    expr_memo: dict = {}
 
-    def expr(atom) -> str:
-        if atom == "x":
-            return "x"
-        if atom not in expr_memo:
-            op, s = source[atom]
-            expr_memo[atom] = op + "(" + _sum_str(value[s], expr) + ")"
-        return expr_memo[atom]
+@dataclass(frozen=True)
+class _Reduced:
+    """The reduced graph: vertex ``v`` applies ``ops[v]`` to the sum ``inputs[v]``; the output is the
+    sum ``out``. A sum is a Counter over ``"x"`` (the stem) and vertex ids."""
 
-    order = sorted(live, key=expr)
-    ties = [list(g) for _, g in itertools.groupby(order, key=expr)]
-    best = None
-    for perm in itertools.product(*(itertools.permutations(g) for g in ties)):
-        rank = {v: i for i, v in enumerate(itertools.chain.from_iterable(perm))}
+    ops: tuple[str, ...]
+    inputs: tuple[Counter, ...]
+    out: Counter
+
+    @classmethod
+    def of(cls, dag: DAG) -> "_Reduced":
+        value: list[Counter] = [Counter({"x": 1})]  # node -> sum of atoms
+        source: list[tuple[str, int]] = []  # vertex id -> (op, source node)
+        for group in dag.ops:
+            acc: Counter = Counter()
+            for s, op in enumerate(group):
+                if op in IDENTITY_OPS:
+                    acc.update(value[s])
+                elif KIND[op] != "zero" and value[s]:  # an operation on a zero node outputs zero
+                    acc[len(source)] += 1
+                    source.append((op, s))
+            value.append(acc)
+        live, stack = set(), [a for a in value[-1] if a != "x"]
+        while stack:
+            v = stack.pop()
+            if v not in live:
+                live.add(v)
+                stack.extend(a for a in value[source[v][1]] if a != "x")
+        new = {v: i for i, v in enumerate(sorted(live))}
+        rename = lambda c: Counter({a if a == "x" else new[a]: n for a, n in c.items()})  # noqa: E731
+        return cls(tuple(source[v][0] for v in sorted(live)), tuple(rename(value[source[v][1]]) for v in sorted(live)),
+                   rename(value[-1]))
+
+    @cached_property
+    def consumers(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """``consumers[v]``: every ``(w, k)`` with ``v`` appearing ``k`` times in ``inputs[w]``."""
+        found: list[list[tuple[int, int]]] = [[] for _ in self.ops]
+        for w, inp in enumerate(self.inputs):
+            for a, k in inp.items():
+                if a != "x":
+                    found[a].append((w, k))
+        return tuple(map(tuple, found))
+
+    def refine(self, colour: list[int]) -> list[int]:
+        """Colour refinement: split colours by op, stem count, output count and the colours (with
+        counts) of inputs and consumers until stable; colours are ranks of these invariant signatures."""
+        while True:
+            sig = [(colour[v], op, self.inputs[v]["x"], self.out[v],
+                    tuple(sorted((colour[a], k) for a, k in self.inputs[v].items() if a != "x")),
+                    tuple(sorted((colour[w], k) for w, k in self.consumers[v])))
+                   for v, op in enumerate(self.ops)]
+            rank = {s: i for i, s in enumerate(sorted(set(sig)))}
+            new = [rank[s] for s in sig]
+            if len(rank) == len(set(colour)):
+                return new
+            colour = new
+
+    def code(self, rank: list[int]) -> str:
+        """The encoding under the labelling ``v -> v{rank[v]}``."""
         name = lambda a: "x" if a == "x" else f"v{rank[a]}"  # noqa: E731
-        parts = [f"v{rank[v]}={source[v][0]}({_sum_str(value[source[v][1]], name)})"
-                 for v in sorted(live, key=rank.get)]
-        code = ";".join(parts + ["out=" + _sum_str(out, name)])
-        if best is None or code < best:
-            best = code
-    return best
+        parts = [f"{name(v)}={self.ops[v]}({_sum_str(self.inputs[v], name)})"
+                 for v in sorted(range(len(self.ops)), key=rank.__getitem__)]
+        return ";".join(parts + ["out=" + _sum_str(self.out, name)])
+
+    def orbits(self, automorphisms: list[tuple[int, ...]], fixed: set[int]) -> list[int]:
+        """Orbit representative of each vertex under the known automorphisms that fix ``fixed``."""
+        parent = list(range(len(self.ops)))
+
+        def root(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for g in automorphisms:
+            if all(g[f] == f for f in fixed):
+                for a, b in enumerate(g):
+                    if a != b:
+                        parent[root(a)] = root(b)
+        return [root(a) for a in range(len(self.ops))]
+
+    def canonical_code(self) -> str:
+        """Smallest ``code`` over the leaves of the individualisation-refinement search tree."""
+        leaves: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []  # (code, order, path): first, best
+        automorphisms: list[tuple[int, ...]] = []
+
+        def search(colour: list[int], path: tuple[int, ...]) -> int:
+            """Explore below the node reached by individualising ``path``; return the depth at which
+            to go on (``len(path)``, or less when the rest of a subtree mirrors the first one)."""
+            colour = self.refine(colour)
+            tied = [c for c, k in Counter(colour).items() if k > 1]
+            if not tied:
+                code, order = self.code(colour), tuple(sorted(range(len(colour)), key=colour.__getitem__))
+                for ref_code, ref_order, _ in set(leaves):
+                    if code == ref_code:  # two leaves, one graph: their relabelling is an automorphism
+                        automorphisms.append(tuple(o for _, o in sorted(zip(ref_order, order))))
+                if not leaves:
+                    leaves.extend([(code, order, path)] * 2)
+                elif code == leaves[0][0]:  # this subtree maps onto the first path's: leave it
+                    return next(d for d, (a, b) in enumerate(zip(path, leaves[0][2])) if a != b)
+                elif code < leaves[1][0]:
+                    leaves[1] = (code, order, path)
+                return len(path)
+            target, tried, known = min(tied), [], -1
+            for v in (u for u, c in enumerate(colour) if c == target):
+                if known < len(automorphisms):  # orbits change only when an automorphism is found
+                    orbit, known = self.orbits(automorphisms, set(path)), len(automorphisms)
+                if all(orbit[v] != orbit[u] for u in tried):
+                    tried.append(v)
+                    depth = search([2 * c + (u != v) for u, c in enumerate(colour)], path + (v,))
+                    if depth < len(path):
+                        return depth
+            return len(path)
+
+        search([0] * len(self.ops), ())
+        return leaves[1][0]
 
 
 def _sum_str(counter: Counter, name) -> str:

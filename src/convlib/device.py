@@ -1,44 +1,42 @@
-"""Where tensors live and how many CPU threads a computation uses.
+"""Where tensors live and how many CPU threads run them.
 
-``device_of("auto")`` is CUDA when available, else the CPU; anything else must name a torch device
-(``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``). ``one_thread()`` runs a block on one
-intra-op CPU thread: the small networks of this book gain nothing from more, and on a shared CPU the
-OpenMP barriers of two threads stall each other (per-item timings are only honest on one thread).
+``device_of`` turns the ``device`` argument of every public function into a ``torch.device``:
+``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+``torch.device``; anything else, or a CUDA device this machine does not have, is a ``ValueError``.
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 
 ACCEPTED = "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+_NAME = re.compile(r"cpu|cuda(?::(0|[1-9][0-9]{0,3}))?")
 
 
 def device_of(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; otherwise the named device (a ValueError naming
-    ``device`` when it is not one, or is CUDA on a machine without it)."""
-    if isinstance(device, torch.device):
-        dev = device
-    elif isinstance(device, str):
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, ValueError):
-            raise ValueError(f"unknown device {device[:40]!r}; expected {ACCEPTED}") from None
-    else:
-        raise ValueError(f"device must be a string or torch.device, got {type(device).__name__}; expected {ACCEPTED}")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {str(dev)!r}; expected {ACCEPTED}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
+    """``"auto"``: CUDA when available, else CPU; other names and ``torch.device`` are checked."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = str(device) if isinstance(device, torch.device) else device
+    m = _NAME.fullmatch(name) if isinstance(name, str) else None
+    if m is None and not (isinstance(device, torch.device) and device.type == "cpu"):
+        raise ValueError(f"unknown device {repr(device)[:80]}; expected {ACCEPTED}")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine; use 'auto' or 'cpu'")
+        if int(m.group(1) or 0) >= count:
+            raise ValueError(f"device {name!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+    return torch.device(name)
 
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """Run the block with one intra-op CPU thread, restoring the count after."""
+    """Run with one intra-op CPU thread, restoring the count after: the proxy networks are too small
+    to gain from threads, and on a shared CPU OpenMP barriers between threads then stall."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -35,10 +35,19 @@ independent, so cross terms between a linear edge and anything else vanish:
 
 ``nngp_paper`` is the per-node recursion of Chen et al. (2022) with every cross term dropped:
 ``K_t = sum_{s in S} K_s + sum_{s in L} V(2 K_s)``, ``K_0 = V(Sigma_in)``.
+
+Memory: the exact propagation holds every node pair's (n, n) moments, about
+``8 n^2 (3 (N+1)^2 + 24)`` bytes a DAG (NTK ``8 n^2 (4 (N+1)^2 + 32)``, the paper's recursion
+``8 n^2 (11 (N+1) + 8)``: measured peaks with a margin). A DAG whose estimate exceeds
+``$CONVLIB_MAX_GB`` gigabytes (default 4) is refused with a ``ValueError`` before anything is
+allocated; many DAGs are computed in chunks within a smaller budget. Inputs must keep
+``2 |x|^2 / d_in`` far below 1e150 (standardised data give about 1): a kernel that overflows to
+NaN/inf is a ``ValueError``.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -168,18 +177,55 @@ def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torc
     return K
 
 
+# ---------------------------------------------------------------------- memory and range
+KERNEL_NAMES = {"exact": "exact NNGP", "paper": "paper's NNGP recursion", "ntk": "NTK",
+                "remark33": "exact NNGP without first moments (Remark 3.3)"}
+MAX_GB_DEFAULT = 4.0
+
+
+def max_bytes() -> float:
+    """The memory one DAG's propagation may take: ``$CONVLIB_MAX_GB`` gigabytes (1e9 bytes), default 4."""
+    text = os.environ.get("CONVLIB_MAX_GB", str(MAX_GB_DEFAULT))
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = math.nan
+    if not gb > 0:
+        raise ValueError(f"CONVLIB_MAX_GB must be a positive number of gigabytes, got {text[:80]!r}")
+    return gb * 1e9
+
+
+def propagation_bytes(n_nodes: int, n: int, which: str) -> int:
+    """Estimated peak bytes of one DAG's propagation (``which``: "exact", "ntk", "paper" or "remark33") on
+    n inputs: ``8 n^2`` times 3 (N+1)^2 + 24, 4 (N+1)^2 + 32, or 11 (N+1) + 8 for the per-node recursions
+    (measured peaks with a margin)."""
+    N1 = n_nodes + 1
+    units = {"exact": 3 * N1 ** 2 + 24, "ntk": 4 * N1 ** 2 + 32, "paper": 11 * N1 + 8, "remark33": 11 * N1 + 8}[which]
+    return 8 * n * n * units
+
+
+def _check_memory(n_nodes: int, n: int, which: str) -> None:
+    need, limit = propagation_bytes(n_nodes, n, which), max_bytes()
+    if need > limit:
+        raise ValueError(f"the {KERNEL_NAMES[which]} of a DAG with N={n_nodes} nodes after the stem on n={n} "
+                         f"inputs needs about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer "
+                         "inputs, or raise the limit with the environment variable CONVLIB_MAX_GB")
+
+
 # ---------------------------------------------------------------------- public API
-def _batches(dags: Sequence[DAGLike], n: int, budget_bytes: float = 4e8):
-    """Parse and group DAGs by node count, in chunks whose moment tensors fit ``budget_bytes``."""
+def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 4e8):
+    """Parse and group DAGs by node count, in chunks whose estimated propagation fits ``budget_bytes``;
+    a node count whose single DAG exceeds ``max_bytes()`` is a ``ValueError``."""
     parsed = [parse(d) for d in dags]
     if not parsed:
         raise ValueError("dags is empty")
     groups: dict[int, list[int]] = {}
     for i, d in enumerate(parsed):
         groups.setdefault(d.n_nodes, []).append(i)
+    for n_nodes in groups:
+        _check_memory(n_nodes, n, which)
     for n_nodes, idx in groups.items():
-        per_dag = 2 * 8 * (n_nodes + 1) ** 2 * n * n
-        step = max(1, int(budget_bytes // per_dag))
+        step = max(1, int(budget_bytes // propagation_bytes(n_nodes, n, which)))
         for start in range(0, len(idx), step):
             chunk = idx[start:start + step]
             yield chunk, [parsed[i] for i in chunk]
@@ -188,12 +234,20 @@ def _batches(dags: Sequence[DAGLike], n: int, budget_bytes: float = 4e8):
 def _many(dags: Sequence[DAGLike], X: torch.Tensor, which: str, device) -> torch.Tensor:
     _check_inputs(X)
     out = None
-    for idx, chunk in _batches(dags, X.shape[0]):
+    for idx, chunk in _batches(dags, X.shape[0], which):
         if which == "paper":
             G = propagate_paper(chunk, X, device)[:, -1]
+        elif which == "remark33":
+            G = propagate_remark33(chunk, X, device)[:, -1]
         else:
             m = propagate(chunk, X, tangent=which == "ntk", device=device)
             G = m.K[:, -1, -1] + (m.T[:, -1, -1] if which == "ntk" else 0)
+        if not torch.isfinite(G).all():
+            scale = float((2 * X.double().pow(2).sum(1) / X.shape[1]).max())
+            raise ValueError(f"the {KERNEL_NAMES[which]} overflowed to NaN/inf: the inputs are too large (largest "
+                             f"2 |x|^2 / d_in = {scale:.3g}) for this DAG, which scales them by up to its number of "
+                             "paths squared; the kernels expect standardised inputs, 2 |x|^2 / d_in of order 1 "
+                             "(overflow starts near 1e150 over the number of paths squared)")
         if out is None:
             out = torch.empty(len(dags), *G.shape[1:], dtype=G.dtype, device=G.device)
         out[idx] = G
@@ -289,9 +343,4 @@ def nngp_remark33(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
 
 def nngp_remark33_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
     """``nngp_remark33`` of many DAGs at once, (B, n, n) float64."""
-    _check_inputs(X)
-    parts = [(idx, propagate_remark33(chunk, X, device)[:, -1]) for idx, chunk in _batches(dags, X.shape[0])]
-    out = parts[0][1].new_empty(len(dags), X.shape[0], X.shape[0])
-    for idx, G in parts:
-        out[idx] = G
-    return out
+    return _many(dags, X, "remark33", device)

@@ -18,20 +18,51 @@ dynamics ``r(k+1) = (I - eta H) r(k)`` the bound already holds whenever ``eta <=
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from . import dag as _dag
-from .dag import DAGLike
-from .kernels import KERNELS
-from .kernels import stem_kernel
+from .dag import KIND, DAGLike
+from .kernels import KERNELS, stem_kernel
+
+
+MAX_PATHS = 100_000
+"""``paths`` lists at most this many paths (a DAG on N nodes can have 2^(N-1)); counts need no list."""
+
+
+def path_depth_counts(dag: DAGLike) -> np.ndarray:
+    """``c[k]``: the number of input-output paths through non-zero edges with ``k`` linear edges,
+    k = 0..N, as exact Python ints (dtype object).
+
+    One pass in topological order, no enumeration: ``c_0 = e_0`` and
+    ``c_t[k] = sum_{s -> t skip} c_s[k] + sum_{s -> t linear} c_s[k - 1]``, O(N^3) at most."""
+    d = _dag.parse(dag)
+    c = np.zeros((d.n_nodes + 1, d.n_nodes + 1), dtype=object)  # Python int 0s
+    c[0, 0] = 1
+    for s, t, op in d.edges():  # by target, then source: node s is complete before s -> t is read
+        if KIND[op] == "linear":
+            c[t, 1:] += c[s, :-1]
+        else:
+            c[t] += c[s]
+    return c[-1]
+
+
+def n_paths(dag: DAGLike) -> int:
+    """Number of input-output paths through non-zero edges (0: the output ignores the input)."""
+    return int(path_depth_counts(dag).sum())
 
 
 def paths(dag: DAGLike) -> list[tuple[int, ...]]:
-    """Every path ``0 -> ... -> N`` through non-zero edges, as node tuples, in lexicographic order."""
+    """Every path ``0 -> ... -> N`` through non-zero edges, as node tuples, in lexicographic order
+    (for display: at most ``MAX_PATHS``; ``path_depth_counts`` counts any number)."""
     d = _dag.parse(dag)
+    if (count := n_paths(d)) > MAX_PATHS:
+        raise ValueError(f"{_dag.shorten(d.to_string())} has {count:,} input-output paths; paths() lists at most "
+                         f"{MAX_PATHS:,}: use theory.path_depth_counts or theory.n_paths to count them")
     g, out = d.graph, d.n_nodes
     result: list[tuple[int, ...]] = []
 
@@ -52,41 +83,15 @@ def path_depths(dag: DAGLike) -> list[int]:
     return [sum(d.kind(s, t) == "linear" for s, t in zip(p, p[1:])) for p in paths(d)]
 
 
-def path_depth_counts(dag: DAGLike) -> np.ndarray:
-    """``c[k]`` = number of input-to-output paths with ``k`` linear edges (int64), from one pass over the
-    nodes in topological order: ``c_t[k] = sum_{skip s->t} c_s[k] + sum_{linear s->t} c_s[k-1]``, ``c_0 = [1]``
-    (O(N^2) edges, no path enumeration)."""
-    d = _dag.parse(dag)
-    counts: list[list[int]] = [[1]]
-    for t in range(1, d.n_nodes + 1):
-        acc = [0] * (t + 1)
-        for s in range(t):
-            kind = d.kind(s, t)
-            if kind != "zero":
-                shift = 1 if kind == "linear" else 0
-                for k, c in enumerate(counts[s]):
-                    acc[k + shift] += c
-        counts.append(acc)
-    out = counts[-1]
-    if max(out) >= 2 ** 63:
-        raise ValueError(f"{d.n_nodes}-node DAG has more than 2^63 paths of one depth; counts would overflow")
-    return np.array(out, dtype=np.int64)
-
-
-def path_count(dag: DAGLike) -> int:
-    """Number of input-to-output paths through non-zero edges (0: the output ignores the input)."""
-    return int(path_depth_counts(dag).sum())
-
-
 def effective_depth_width(dag: DAGLike) -> tuple[float, float]:
-    """``(d, m)``: mean path depth ``d = sum_k k c_k / sum_k c_k``, and the number of parameterised paths
-    divided by d, ``m = (sum_k c_k - c_0) / d`` (0, 0 if d = 0), with ``c = path_depth_counts(dag)``."""
-    c = path_depth_counts(dag)
-    total = int(c.sum())
-    if total == 0 or total == int(c[0]):
+    """``(d, m)``: mean path depth, and the number of parameterised paths divided by d (0, 0 if d = 0),
+    from ``path_depth_counts`` (exact integer sums, no path enumeration)."""
+    counts = path_depth_counts(dag)
+    total, depth_sum = int(counts.sum()), sum(k * int(c) for k, c in enumerate(counts))
+    if depth_sum == 0:
         return 0.0, 0.0
-    depth = float(np.dot(np.arange(len(c)), c.astype(np.float64)) / total)
-    return depth, float(total - int(c[0])) / depth
+    depth = depth_sum / total
+    return depth, (total - int(counts[0])) / depth
 
 
 def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
@@ -126,11 +131,14 @@ def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exa
 
 def least_eigenvalues(G: torch.Tensor) -> np.ndarray:
     """lambda_min of each Gram matrix in a (B, n, n) batch, rounding noise below 0 clipped to 0."""
-    return torch.linalg.eigvalsh(G)[:, 0].clamp_min(0).cpu().numpy()
+    return torch.linalg.eigvalsh(G.detach())[:, 0].clamp_min(0).cpu().numpy()
 
 
 def gd_rate(eta: float, lam: float) -> float:
     """The per-step factor ``1 - eta lambda_min / 2`` of the bound; needs ``0 < eta lambda_min <= 2``."""
+    for name, value in (("step size eta", eta), ("lambda_min", lam)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
     if eta <= 0:
         raise ValueError(f"step size eta must be positive, got {eta}")
     if lam < 0:
@@ -142,6 +150,8 @@ def gd_rate(eta: float, lam: float) -> float:
 
 def gd_bound(eta: float, lam: float, steps: int) -> np.ndarray:
     """``(1 - eta lambda_min / 2)^k`` for k = 0..steps: the bound on ``L(k) / L(0)``."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     return gd_rate(eta, lam) ** np.arange(steps + 1)
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from convlib import data
 from convlib.dag import DAGLike, parse
 from convlib.device import device_of, one_thread
-from convlib.theory import path_count
+from convlib.theory import n_paths
 
 from .network import Network
 
@@ -81,7 +81,7 @@ def patches(seed: int, n: int = LR_SAMPLES * LR_BATCHES) -> torch.Tensor:
 def _check_connected(arch) -> None:
     if isinstance(arch, str) or hasattr(arch, "ops"):
         dag = parse(arch)
-        if not path_count(dag):
+        if not n_paths(dag):
             raise ValueError(f"cell {dag.to_string()!r} has no input-to-output path: its network ignores "
                              "its input, so activation-pattern and NTK scores are undefined")
 
@@ -170,7 +170,7 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
     inputs = {"naswot": lambda: minibatch(NASWOT_BATCH, seed), "ntk": lambda: minibatch(NTK_BATCH, seed),
               "regions": lambda: patches(seed, LR_SAMPLES * LR_BATCHES)}
     fns = {"naswot": naswot, "ntk": ntk_cond, "regions": linear_regions}
-    connected = np.array([path_count(a) > 0 for a in archs], dtype=bool)
+    connected = np.array([n_paths(a) > 0 for a in archs], dtype=bool)
     out: dict[str, np.ndarray] = {}
     with one_thread():
         for m in measures:

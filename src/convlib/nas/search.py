@@ -100,7 +100,8 @@ def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH
           lr_samples: int = scores.LR_SAMPLES, lr_batches: int = scores.LR_BATCHES,
           repeat: int = 3, precision: int = 3, device="auto") -> dict:
     """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the CPU seconds
-    of that thread it took, and the number of pruned supernets it evaluated (each: one NTK and one region count per repeat).
+    of that thread it took, and the number of pruned supernets it evaluated (each: one NTK and one
+    linear-region count per repeat).
 
     As TENAS' release does, each round draws one proxy network (shared by every candidate and repeat)
     and each repeat a new minibatch of ``ntk_batch`` augmented training images
