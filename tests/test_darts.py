@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
 
 from convlib import darts
 from convlib import prdarts_theory as pt
@@ -202,13 +201,9 @@ def test_gram_blocks_equal_jacobian_gram():
     assert eig[0, 0] == 0 and eig[1, 0] > 0 and np.all(eig[:, 1] > 0)
 
 
-def test_gd_lowers_toy_loss_and_rank_correlation():
+def test_gd_lowers_toy_loss():
     cells = [pt.dense_cell(a) for a in pt.random_alphas(4, 3, seed=0)]
     X = pt.unit_rows(torch.randn(8, 6, generator=torch.Generator().manual_seed(0)))
     y = torch.sign(torch.randn(8, generator=torch.Generator().manual_seed(1)))
     losses = pt.gd_losses(pt.ToyNet(cells, 6, 32, seed=0), X, y, eta=0.1, steps=40)
     assert losses.shape == (3, 41) and np.all(losses[:, -1] < losses[:, 0]) and np.all(pt.decay_rate(losses) > 0)
-    a = np.random.default_rng(0).normal(size=30)
-    b = a + np.random.default_rng(1).normal(size=30)
-    lo, rho, hi = pt.spearman_ci(a, b, n_boot=200)
-    assert rho == pytest.approx(spearmanr(a, b).statistic) and lo <= rho <= hi

@@ -242,17 +242,3 @@ def test_a_dag_without_a_path_cannot_train():
     speed = ch05.convergence_speed(run["loss"][:, 0], run["final_loss"])
     assert speed[0] == 0 and speed[1] > 0
 
-
-def test_kendall_intervals():
-    from convlib.experiments import ch05_dag as ch05
-
-    x = np.arange(40.0)
-    assert ch05.kendall_ci(x, 2 * x + 1, 200, seed=0) == pytest.approx((1.0, 1.0, 1.0))
-    assert ch05.kendall_ci(x, -x, 200, seed=0)[0] == pytest.approx(-1.0)
-    noise = np.random.default_rng(1).normal(size=40)
-    tau, lo, hi = ch05.kendall_ci(x, noise, 500, seed=0)
-    assert lo < tau < hi and lo < 0 < hi
-    d, lo, hi = ch05.paired_tau_difference(x, x + 5 * noise, noise, 500, seed=0)
-    assert lo > 0 and lo < d < hi
-    with pytest.raises(ValueError, match="same length"):
-        ch05.kendall_ci(x, x[:3], 10, seed=0)

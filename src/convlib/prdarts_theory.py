@@ -28,7 +28,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from scipy.special import softmax
-from scipy.stats import rankdata
 
 from . import dag as _dag
 from .dag import DAGLike
@@ -250,24 +249,6 @@ def unit_rows(X: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit norm (Assumption 3: ||X_i|| = 1), float64."""
     X = X.to(torch.float64)
     return X / X.norm(dim=1, keepdim=True)
-
-
-def spearman_ci(a: Sequence[float], b: Sequence[float], n_boot: int = 1000, seed: int = 0,
-                level: float = 0.95) -> tuple[float, float, float]:
-    """Spearman's rank correlation of ``a`` and ``b`` with a percentile bootstrap interval (lo, rho, hi)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 3:
-        raise ValueError(f"spearman_ci needs two 1-d arrays of the same length >= 3, got {a.shape} and {b.shape}")
-
-    def rho(idx: np.ndarray) -> np.ndarray:
-        ra, rb = rankdata(a[idx], axis=-1), rankdata(b[idx], axis=-1)
-        ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
-        den = np.sqrt((ra ** 2).sum(-1) * (rb ** 2).sum(-1))
-        return np.where(den > 0, (ra * rb).sum(-1) / np.where(den > 0, den, 1.0), 0.0)
-
-    boot = rho(np.random.default_rng(seed).integers(0, len(a), (n_boot, len(a))))
-    tail = 100 * (1 - level) / 2
-    return float(np.percentile(boot, tail)), float(rho(np.arange(len(a))[None])[0]), float(np.percentile(boot, 100 - tail))
 
 
 # ---------------------------------------------------------------- Figure 2 analogue: turning convs into skips
