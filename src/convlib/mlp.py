@@ -177,15 +177,21 @@ class DAGMLP(nn.Module):
         return self._readout(self.features(X))
 
 
+def layer_gram(a: torch.Tensor, delta: torch.Tensor, c: float = 1.0, bias: bool = False) -> torch.Tensor:
+    """The term of a layer ``z = c W a (+ b)`` in a Gram (NTK) matrix of a scalar output f,
+    ``sum_ij df(x)/dW_ij df(x')/dW_ij (+ sum_i df(x)/db_i df(x')/db_i) = (c^2 a(x).a(x') (+ 1)) (delta(x).delta(x'))``
+    with ``delta = df/dz`` (since ``df/dW = c delta a^T``), no Jacobian formed. ``a`` is ``(..., n, fan_in)``,
+    ``delta`` ``(..., n, fan_out)``; leading dimensions broadcast; returns ``(..., n, n)``."""
+    return (c ** 2 * (a @ a.mT) + float(bias)) * (delta @ delta.mT)
+
+
 def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
     """Empirical NTK ``Theta_b(x, x') = sum_theta df_b(x)/dtheta df_b(x')/dtheta`` over all parameters,
     ``(B, n, n)`` float64, for ``d_out == 1``.
 
-    No Jacobian is formed: a weight ``W`` in ``z = c W a`` contributes
-    ``c^2 (a(x) . a(x')) (delta(x) . delta(x'))`` with ``delta = df/dz``; one backward pass of
-    ``sum_b sum_x f_b(x)`` gives every ``delta`` because samples and models do not interact. The
-    readout adds ``c_r^2 h_N(x) . h_N(x')``; with biases, a layer's bias adds ``delta(x) . delta(x')``
-    and the readout's 1."""
+    The sum of every layer's ``layer_gram`` (bias included when the model has biases): one backward
+    pass of ``sum_b sum_x f_b(x)`` gives every ``delta = df/dz`` because samples and models do not
+    interact; the readout ``f = c_r V h_N`` is such a layer with ``delta = 1``."""
     if model.d_out != 1:
         raise ValueError(f"empirical_ntk needs a scalar output (d_out == 1), got d_out = {model.d_out}")
     with torch.enable_grad():
@@ -193,10 +199,9 @@ def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
         f = model._readout(hN)
         deltas = torch.autograd.grad(f.sum(), [layer.z for layer in layers])
     hN = hN.detach().double()
-    K = model.scales[2] ** 2 * (hN @ hN.mT) + (1.0 if model.bias else 0.0)
+    K = layer_gram(hN, torch.ones_like(hN[..., :1]), model.scales[2], model.bias)
     for layer, d in zip(layers, deltas):
-        a, d = layer.a.detach().double(), d.double()
-        K = K + (layer.c ** 2 * (a @ a.mT) + (1.0 if model.bias else 0.0)) * (d @ d.mT)
+        K = K + layer_gram(layer.a.detach().double(), d.double(), layer.c, model.bias)
     return K
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from convlib import darts, data, registry, theory
-from convlib import prdarts_theory as pt
+from convlib.prdarts import skipnet, toy
 from convlib.dag import mlp_dags
 from convlib.nas import benchmark
 from convlib.device import one_thread
@@ -26,15 +26,15 @@ def toy_data(toy_samples: int, toy_pixels: int, seed: int) -> tuple[torch.Tensor
     (Assumption 3); target +1 for vehicles and -1 for animals."""
     X, y = data.load_images("cifar10", "train", n=toy_samples, seed=seed)
     X = F.adaptive_avg_pool2d(X, toy_pixels).flatten(1)
-    return pt.unit_rows(X - X.mean(0)), torch.where(torch.isin(y, torch.tensor(VEHICLES)), 1.0, -1.0).double()
+    return toy.unit_rows(X - X.mean(0)), torch.where(torch.isin(y, torch.tensor(VEHICLES)), 1.0, -1.0).double()
 
 
 def _gd(cells, X, y, width: int, eta: float, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """GD losses (B, steps + 1) of fresh nets and each net's Gram drift ||G(K) - G(0)||_F / ||G(0)||_F."""
-    net = pt.ToyNet(cells, X.shape[1], width, seed=seed)
-    g0 = sum(pt.gram_blocks(net, X).values())
-    losses = pt.gd_losses(net, X, y, eta, steps)
-    gk = sum(pt.gram_blocks(net, X).values())
+    net = toy.ToyNet(cells, X.shape[1], width, seed=seed)
+    g0 = sum(toy.gram_blocks(net, X).values())
+    losses = toy.gd_losses(net, X, y, eta, steps)
+    gk = sum(toy.gram_blocks(net, X).values())
     return losses, (torch.linalg.norm(gk - g0, dim=(-2, -1)) / torch.linalg.norm(g0, dim=(-2, -1))).numpy()
 
 
@@ -47,14 +47,14 @@ def theorem1(toy_h: int, toy_samples: int, toy_pixels: int, toy_alphas: int, alp
     relative Gram drift during GD of the first ``drift_nets`` nets at each width."""
     with one_thread():
         X, y = toy_data(toy_samples, toy_pixels, seed)
-        cells = [pt.dense_cell(a) for a in pt.random_alphas(toy_h, toy_alphas, alpha_scale, seed)]
-        eig = np.stack([pt.gram_eigs_many(cells, X, w, seed) for w in widths])  # (W, A, 2)
-        lam_gd = pt.gram_eigs_many(cells, X, gd_width, seed)[:, 1]  # the nets _gd trains, at initialisation
+        cells = [toy.dense_cell(a) for a in toy.random_alphas(toy_h, toy_alphas, alpha_scale, seed)]
+        eig = np.stack([toy.gram_eigs_many(cells, X, w, seed) for w in widths])  # (W, A, 2)
+        lam_gd = toy.gram_eigs_many(cells, X, gd_width, seed)[:, 1]  # the nets _gd trains, at initialisation
         losses, drift = _gd(cells, X, y, gd_width, gd_eta, gd_steps, seed)
         drift_w = np.stack([_gd(cells[:drift_nets], X, y, w, gd_eta, gd_steps, seed)[1] for w in widths])
-    return {**{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
+    return {**{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
             "widths": np.asarray(widths), "lam_last": eig[..., 0], "lam_full": eig[..., 1],
-            "lam_gd": lam_gd, "losses": losses, "rate": pt.decay_rate(losses), "drift": drift, "drift_by_width": drift_w}
+            "lam_gd": lam_gd, "losses": losses, "rate": toy.decay_rate(losses), "drift": drift, "drift_by_width": drift_w}
 
 
 @registry.experiment("ch07.theorem4", chapter=CHAPTER)
@@ -66,12 +66,12 @@ def theorem4(toy_h: int, toy_samples: int, toy_pixels: int, t4_draws: int, gd_wi
         X, y = toy_data(toy_samples, toy_pixels, seed)
         gates = np.random.default_rng(seed).uniform(size=(t4_draws, toy_h * (toy_h - 1) // 2, 3))
         out = {}
-        for name, cells in (("A", [pt.dense_cell(g) for g in gates]),
-                            ("B", [pt.two_branch(pt.dense_cell(g)) for g in gates])):
-            out[f"lam_pr_{name}"] = np.array([pt.lambda_pr(c) for c in cells])
-            out[f"lam_{name}"] = pt.gram_eigs_many(cells, X, gd_width, seed)[:, 1]
-            out[f"loss_{name}"] = pt.gd_losses(pt.ToyNet(cells, X.shape[1], gd_width, seed=seed), X, y, gd_eta, gd_steps)
-            out[f"rate_{name}"] = pt.decay_rate(out[f"loss_{name}"])
+        for name, cells in (("A", [toy.dense_cell(g) for g in gates]),
+                            ("B", [toy.two_branch(toy.dense_cell(g)) for g in gates])):
+            out[f"lam_pr_{name}"] = np.array([toy.lambda_pr(c) for c in cells])
+            out[f"lam_{name}"] = toy.gram_eigs_many(cells, X, gd_width, seed)[:, 1]
+            out[f"loss_{name}"] = toy.gd_losses(toy.ToyNet(cells, X.shape[1], gd_width, seed=seed), X, y, gd_eta, gd_steps)
+            out[f"rate_{name}"] = toy.decay_rate(out[f"loss_{name}"])
     return out
 
 
@@ -83,10 +83,10 @@ def binary_gram(toy_samples: int, toy_pixels: int, bin_width: int, bin_cells: in
     with one_thread():
         X, _ = toy_data(toy_samples, toy_pixels, seed)
         archs = mlp_dags(3)[:bin_cells]
-        cells = [pt.cell_from_dag(a) for a in archs]
-        eig = np.concatenate([pt.gram_eigs(pt.ToyNet(c, X.shape[1], bin_width, seed=seed), X)
+        cells = [toy.cell_from_dag(a) for a in archs]
+        eig = np.concatenate([toy.gram_eigs(toy.ToyNet(c, X.shape[1], bin_width, seed=seed), X)
                               for c in cells])
-    return {"archs": archs, **{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
+    return {"archs": archs, **{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
             "lam_last": eig[:, 0], "lam_full": eig[:, 1]}
 
 
@@ -97,8 +97,8 @@ def skip_fraction(fig2_fractions: list, fig2_cells: int, fig2_C: int, fig2_image
     X, y = data.load_images("cifar10", "train", n=fig2_images, seed=0)
     X = F.adaptive_avg_pool2d(X, image_size)
     with one_thread():
-        curves = np.array([[pt.train_curve(pt.SkipNet(fig2_cells, fig2_C, f, seed=s), X, y, fig2_epochs, batch_size,
-                                           seed=s) for s in fig2_seeds] for f in fig2_fractions])
+        curves = np.array([[skipnet.train_curve(skipnet.SkipNet(fig2_cells, fig2_C, f, seed=s), X, y, fig2_epochs,
+                                                batch_size, seed=s) for s in fig2_seeds] for f in fig2_fractions])
     return {"fractions": np.asarray(fig2_fractions), "curves": curves}
 
 
@@ -140,10 +140,10 @@ def nb201_bridge() -> dict:
     kind -> conv, skip kind -> skip), the full-depth chain indicator (binary L_path), effective depth and
     width, and the benchmark's test accuracies."""
     table = benchmark.load()
-    cells = [pt.cell_from_dag(a) for a in table["arch"]]
+    cells = [toy.cell_from_dag(a) for a in table["arch"]]
     dm = np.array([theory.effective_depth_width(a) for a in table["arch"]])
     chain = [(l, l + 1) for l in range(3)]
-    return {**{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
-            "path": np.array([float(all(c.alpha[t, s, pt.CONV] == 1 for s, t in chain)) for c in cells]),
+    return {**{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
+            "path": np.array([float(all(c.alpha[t, s, toy.CONV] == 1 for s, t in chain)) for c in cells]),
             "depth": dm[:, 0], "width": dm[:, 1],
             **{k: table[k].to_numpy() for k in benchmark.DATASETS}}
