@@ -150,3 +150,17 @@ def test_search_config_validation():
         darts.SearchConfig(gate_mode="hard")
     with pytest.raises(ValueError, match="n, 3, H, W"):
         darts.search(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), darts.SearchConfig(batch_size=4))
+
+
+def test_defaults_are_the_cited_paper_values():
+    """The method's constants and SearchConfig's optimiser defaults are the numbers data/paper/zhou2020.csv
+    cites (the sizes and the batch are this book's)."""
+    from convlib import paper
+
+    p = {k: c.value for k, c in paper.cited("zhou2020").items()}
+    cfg = darts.SearchConfig()
+    assert (darts.A, darts.B) == (p["gate_a"], p["gate_b"])
+    assert cfg.lambdas == (p["lambda_1"], p["lambda_2"], p["lambda_3"])
+    assert (cfg.tau_start, cfg.tau_end, cfg.beta_init) == (p["tau_start"], p["tau_end"], p["beta_init"])
+    assert (cfg.w_lr, cfg.w_momentum, cfg.w_wd) == (p["w_lr"], p["w_momentum"], p["w_wd"])
+    assert (cfg.arch_lr, cfg.arch_wd) == (p["arch_lr"], p["arch_wd"])

@@ -1,0 +1,57 @@
+"""Numbers the book cites from the papers: one table per paper, ``data/paper/<paper>.csv``, with the columns
+``key, group, what, value, unit, source`` (``value`` as the paper prints it, ``source`` where it stands there,
+for example "Zhou et al. 2020, Table 1"). Chapters read them here instead of typing them.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parents[2] / "data" / "paper"
+COLUMNS = ("key", "group", "what", "value", "unit", "source")
+
+
+@dataclass(frozen=True)
+class Cited:
+    """One number from a paper: what it is, its value (and as printed, ``printed``) and where it stands there."""
+
+    key: str
+    group: str
+    what: str
+    value: float
+    unit: str
+    source: str
+    printed: str
+
+
+def cited(paper: str, folder: Path = FOLDER) -> dict[str, Cited]:
+    """The table ``folder / f"{paper}.csv"`` by key, in file order; every row needs a new key, a finite
+    number and a source."""
+    path = Path(folder) / f"{paper}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no table of cited numbers {path}")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")
+        table: dict[str, Cited] = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                value = float(row["value"])
+            except (TypeError, ValueError):
+                value = math.nan
+            if (None in row or None in row.values() or not math.isfinite(value) or not row["key"]
+                    or not row["source"].strip() or row["key"] in table):
+                raise ValueError(f"{path}, line {line}: need six columns, a new key, a finite value and a "
+                                 f"source, got {row}")
+            table[row["key"]] = Cited(**{**row, "value": value, "printed": row["value"].strip()})
+    return table
+
+
+def rows(table: dict[str, Cited], *groups: str) -> list[dict]:
+    """The entries of the ``groups`` (all entries when none is named), in table order, as table rows:
+    what, value (as printed), unit, source."""
+    return [{"what": c.what, "value": c.printed, "unit": c.unit, "source": c.source}
+            for c in table.values() if not groups or c.group in groups]
