@@ -4,7 +4,7 @@ from convolutions into skips, and its training-loss curve.
 The paper trains 8 cells whose 8 operations are all 3x3 convs, after turning 0 %, 37.5 % or 62.5 % of them
 into skips at random. Here a cell has the PR-DARTS normal cell's wiring (two inputs, four nodes of two
 operations each), each operation the NAS-Bench-201 ReLU-Conv3x3-BN (``convlib.nas.network.OPS``) or an
-identity, and the network is trained by the paper's search optimiser (SGD, momentum 0.9, weight decay 3e-4).
+identity, and the network is trained by SGD with the paper's search optimiser's settings.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from convlib.darts import SearchConfig
 from convlib.nas.network import OPS
 
 GENOTYPE_INPUTS = ((0, 1), (2, 0), (3, 1), (4, 1))  # inputs of nodes 2..5 in PR-DARTS's normal cell
@@ -63,9 +64,10 @@ class SkipNet(nn.Module):
 
 
 def train_curve(net: nn.Module, X: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int = 64,
-                lr: float = 0.025, seed: int = 0) -> np.ndarray:
-    """Training loss of every minibatch step of SGD (momentum 0.9, wd 3e-4, the paper's search optimiser)."""
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=3e-4)
+                lr: float = SearchConfig.w_lr, seed: int = 0) -> np.ndarray:
+    """Training loss of every minibatch step of SGD with the paper's search optimiser's momentum and
+    weight decay (``convlib.darts.SearchConfig``: 0.9, 3e-4), constant learning rate ``lr``."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=SearchConfig.w_momentum, weight_decay=SearchConfig.w_wd)
     gen = torch.Generator().manual_seed(seed)
     losses = []
     net.train()
