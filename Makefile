@@ -18,7 +18,7 @@ endif
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: venv data test unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
+.PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
 NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/appendix_*.ipynb)
@@ -49,7 +49,11 @@ data: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
-test: unit status nbval smoke lint-workflow
+# ruff (configured in pyproject.toml) over the package, the tests, the benchmarks and the scripts.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+test: lint unit status nbval smoke lint-workflow
 	if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ]; then $(MAKE) $(CHROMIUM) || true; fi
 	if [ -x $(CHROMIUM) ]; then $(MAKE) check-site; else echo "check-site SKIPPED: no $(CHROMIUM) (apt-get install chromium)"; fi
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from convlib import data, dag, theory
+from convlib import dag, data, theory
 from convlib.device import device_of
 
 
@@ -39,7 +39,8 @@ def main() -> None:
     cells = dag.nb201_cells()
     theory.lambda_min_many(cells[:8], X, device=dev, dedupe=False)  # warm-up
     k = min(args.loop_cells, len(cells))
-    loop, t_loop = timed(lambda: np.array([theory.lambda_min_many([c], X, device=dev, dedupe=False)[0] for c in cells[:k]]))
+    loop, t_loop = timed(lambda: np.array([theory.lambda_min_many([c], X, device=dev, dedupe=False)[0]
+                                           for c in cells[:k]]))
     t_loop *= len(cells) / k
     flat, t_flat = timed(lambda: theory.lambda_min_many(cells, X, device=dev, dedupe=False))
     lib, t_lib = timed(lambda: theory.lambda_min_many(cells, X, device=dev))

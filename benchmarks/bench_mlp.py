@@ -56,15 +56,16 @@ def main() -> None:
     args = ap.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"DAG-MLP training, {torch.get_num_threads()} CPU threads\n")
-    print("| device | size | B | d_in | width | n | steps | batched (models x steps / s) | one at a time | speedup | target |")
+    print("| device | size | B | d_in | width | n | steps | batched (models x steps / s) | one at a time | speedup "
+          "| target |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for dev in devices:
         models = args.models if dev.type == "cpu" else max(args.models, 729)
         for label, d_in, width, n in SIZES:
             r = bench(dev, models, args.steps, d_in, width, n)
             ok = "met" if r["speedup"] >= r["target"] else "NOT met"
-            print(f"| {r['device']} | {label} | {r['B']} | {d_in} | {width} | {n} | {r['steps']} | {r['batched']:.1f} | "
-                  f"{r['alone']:.1f} | {r['speedup']:.1f}x | >= {r['target']:.0f}x ({ok}) |")
+            print(f"| {r['device']} | {label} | {r['B']} | {d_in} | {width} | {n} | {r['steps']} "
+                  f"| {r['batched']:.1f} | {r['alone']:.1f} | {r['speedup']:.1f}x | >= {r['target']:.0f}x ({ok}) |")
 
 
 if __name__ == "__main__":

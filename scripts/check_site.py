@@ -68,7 +68,7 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def anchors(path: Path) -> frozenset[str]:
     return frozenset(re.findall(r'\sid="([^"]+)"', path.read_text(errors="replace")))
 
@@ -105,14 +105,8 @@ def check(root: Path, shots: Path, chromium: str) -> list[str]:
                     if why:
                         problems.append(f"{rel}: redirect to a {why}")
                     continue
-                found: list[str] = []
                 page = context.new_page()
-                page.on("console", lambda m: m.type == "error" and found.append(f"console error: {m.text}"))
-                page.on("pageerror", lambda e: found.append(f"JavaScript exception: {e}"))
-                page.on("requestfailed", lambda r: found.append(f"request failed: {r.url} ({r.failure})"))
-                page.on("response", lambda r: r.status >= 400 and found.append(f"HTTP {r.status}: {r.url}"))
-                page.on("request", lambda r: not r.url.startswith((base, "data:", "blob:"))
-                        and found.append(f"leaves the site: {r.url}"))
+                found = watch(page, base)
                 page.goto(base + rel, wait_until="load", timeout=60_000)
                 state = page.evaluate(PAGE_STATE)
                 page.wait_for_timeout(200)
@@ -136,6 +130,19 @@ def check(root: Path, shots: Path, chromium: str) -> list[str]:
     finally:
         server.shutdown()
     return problems
+
+
+def watch(page, base: str) -> list[str]:
+    """Record on ``page`` what a reader would notice: console errors, JavaScript exceptions, failed or
+    erroring requests, and requests that leave the site; returns the list they are appended to."""
+    found: list[str] = []
+    page.on("console", lambda m: m.type == "error" and found.append(f"console error: {m.text}"))
+    page.on("pageerror", lambda e: found.append(f"JavaScript exception: {e}"))
+    page.on("requestfailed", lambda r: found.append(f"request failed: {r.url} ({r.failure})"))
+    page.on("response", lambda r: r.status >= 400 and found.append(f"HTTP {r.status}: {r.url}"))
+    page.on("request", lambda r: not r.url.startswith((base, "data:", "blob:"))
+            and found.append(f"leaves the site: {r.url}"))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

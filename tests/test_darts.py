@@ -1,13 +1,11 @@
-"""DARTS / PR-DARTS (convlib.darts) and the PR-DARTS theory toy (convlib.prdarts_theory), smoke scale."""
+"""DARTS / PR-DARTS search on the NAS-Bench-201 supernet (convlib.darts), smoke scale."""
 import math
 
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
 
 from convlib import darts
-from convlib import prdarts_theory as pt
 from convlib.dag import parse
 from convlib.device import one_thread
 
@@ -154,61 +152,15 @@ def test_search_config_validation():
         darts.search(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), darts.SearchConfig(batch_size=4))
 
 
-# ---------------------------------------------------------------- Theorem 1 toy: lambda_PR and the Gram matrix
-def test_lambda_pr_hand_worked():
-    e = np.array([[0.1, 0.6, 0.3],    # 0->1
-                  [0.2, 0.5, 0.3],    # 0->2
-                  [0.0, 0.7, 0.3],    # 1->2
-                  [0.5, 0.1, 0.4],    # 0->3
-                  [0.1, 0.1, 0.8],    # 1->3
-                  [0.3, 0.2, 0.5]])   # 2->3
-    cell = pt.dense_cell(e)
-    assert cell.stems() == [0] and cell.sinks() == [3]
-    base = 0.4 ** 2 + 0.8 ** 2 * 0.6 ** 2
-    assert pt.lambda_pr(cell, "in_edges") == pytest.approx(base + 0.5 ** 2 * 0.5 ** 2 * 0.7 ** 2)
-    assert pt.lambda_pr(cell, "chain") == pytest.approx(base + 0.5 ** 2 * 0.7 ** 2 * 0.6 ** 2)
-    b = pt.two_branch(cell)  # branches {0, 1} and {2, 3}
-    assert b.stems() == [0, 2] and b.sinks() == [1, 3]
-    assert pt.lambda_pr(b) == pytest.approx(0.3 ** 2 + 0.5 ** 2)
-    # binary cells from the MLP form: only conv edges into the last node whose source is fed by skips count
-    assert pt.lambda_pr(pt.cell_from_dag("2_02_002"), "in_edges") == 0.0
-    assert pt.lambda_pr(pt.cell_from_dag("1_11_222"), "in_edges") == 3.0
-    assert pt.lambda_pr(pt.cell_from_dag("1_01_222"), "in_edges") == 2.0
-    assert pt.lambda_pr(pt.cell_from_dag("1_01_222"), "chain") == 3.0
-    with pytest.raises(ValueError, match="reading"):
-        pt.lambda_pr(cell, "path")
+def test_defaults_are_the_cited_paper_values():
+    """The method's constants and SearchConfig's optimiser defaults are the numbers data/paper/zhou2020.csv
+    cites (the sizes and the batch are this book's)."""
+    from convlib import paper
 
-
-def test_gram_blocks_equal_jacobian_gram():
-    cells = [pt.dense_cell(a) for a in pt.random_alphas(4, 2, seed=2)]
-    X = pt.unit_rows(torch.randn(5, 7, generator=torch.Generator().manual_seed(0)))
-    net = pt.ToyNet(cells, 7, 16, seed=3)
-    params = list(net.parameters())
-    blocks = sum(pt.gram_blocks(net, X).values())
-    for b in range(2):
-        rows = [torch.cat([g[b].flatten() for g in torch.autograd.grad(net(X)[b, i], params)]) for i in range(5)]
-        J = torch.stack(rows)
-        assert torch.allclose(blocks[b], J @ J.T, atol=1e-10)
-    # net b of a batch is the single net seeded seed + b
-    single = pt.ToyNet(cells[1], 7, 16, seed=4)
-    assert torch.allclose(single(X)[0], net(X)[1])
-    eig = pt.gram_eigs(net, X)
-    assert eig.shape == (2, 2) and np.all(0 < eig[:, 0]) and np.all(eig[:, 0] <= eig[:, 1] + 1e-12)  # G = G_last + PSD
-    assert np.allclose(pt.gram_eigs_many(cells, X, 16, seed=3, budget_bytes=1), eig)
-    with pytest.raises(ValueError, match="same edges"):
-        pt.ToyNet([cells[0], pt.two_branch(cells[0])], 7, 16)
-    # no conv into the last node: the kept block is empty; a skip-fed conv into it: positive definite
-    eig = pt.gram_eigs(pt.ToyNet([pt.cell_from_dag("2_22_111"), pt.cell_from_dag("1_11_002")], 7, 16), X)
-    assert eig[0, 0] == 0 and eig[1, 0] > 0 and np.all(eig[:, 1] > 0)
-
-
-def test_gd_lowers_toy_loss_and_rank_correlation():
-    cells = [pt.dense_cell(a) for a in pt.random_alphas(4, 3, seed=0)]
-    X = pt.unit_rows(torch.randn(8, 6, generator=torch.Generator().manual_seed(0)))
-    y = torch.sign(torch.randn(8, generator=torch.Generator().manual_seed(1)))
-    losses = pt.gd_losses(pt.ToyNet(cells, 6, 32, seed=0), X, y, eta=0.1, steps=40)
-    assert losses.shape == (3, 41) and np.all(losses[:, -1] < losses[:, 0]) and np.all(pt.decay_rate(losses) > 0)
-    a = np.random.default_rng(0).normal(size=30)
-    b = a + np.random.default_rng(1).normal(size=30)
-    lo, rho, hi = pt.spearman_ci(a, b, n_boot=200)
-    assert rho == pytest.approx(spearmanr(a, b).statistic) and lo <= rho <= hi
+    p = {k: c.value for k, c in paper.cited("zhou2020").items()}
+    cfg = darts.SearchConfig()
+    assert (darts.A, darts.B) == (p["gate_a"], p["gate_b"])
+    assert cfg.lambdas == (p["lambda_1"], p["lambda_2"], p["lambda_3"])
+    assert (cfg.tau_start, cfg.tau_end, cfg.beta_init) == (p["tau_start"], p["tau_end"], p["beta_init"])
+    assert (cfg.w_lr, cfg.w_momentum, cfg.w_wd) == (p["w_lr"], p["w_momentum"], p["w_wd"])
+    assert (cfg.arch_lr, cfg.arch_wd) == (p["arch_lr"], p["arch_wd"])

@@ -7,7 +7,8 @@ import json
 import math
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from convlib import dag, theory
 from convlib.__main__ import main

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.func import functional_call, jacrev
 
-from convlib.mlp import DAGMLP, batches, empirical_ntk, train
+from convlib.mlp import DAGMLP, batches, empirical_ntk, layer_gram, train
 
 FIG3 = ["2_02_002", "1_01_222", "2_21_112"]
 MIXED = ["2_02_002", "1_01_222", "2_21_112", "0_10_201", "1_11_111"]
@@ -119,6 +119,21 @@ def test_empirical_ntk_equals_jacobian_product(param, bias):
     got = empirical_ntk(m, X)
     assert got.dtype == torch.float64 and got.shape == (5, 5, 5)
     assert torch.allclose(got, expect, rtol=1e-10, atol=1e-12)
+
+
+def test_layer_gram_by_hand_and_against_the_jacobian_of_one_layer():
+    # a = (1, 2), delta = (3, 1), c = 2: c^2 a a^T = [[4, 8], [8, 16]], delta delta^T = [[9, 3], [3, 1]]
+    a, d = torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [1.0]])
+    assert torch.equal(layer_gram(a, d, 2.0), torch.tensor([[36.0, 24.0], [24.0, 16.0]]))
+    assert torch.equal(layer_gram(a, d, 2.0, bias=True), torch.tensor([[45.0, 27.0], [27.0, 17.0]]))
+    # f(x) = v . tanh(c W a(x) + b) for 4 inputs: J J^T over (W, b) against delta = df/dz
+    g = torch.Generator().manual_seed(0)
+    A, W, b, v = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((4, 3), (5, 3), (5,), (5,)))
+    f = lambda W, b: torch.tanh(0.7 * A @ W.T + b) @ v  # noqa: E731
+    J = torch.cat([j.reshape(4, -1) for j in torch.autograd.functional.jacobian(f, (W, b))], 1)
+    delta = (1 - torch.tanh(0.7 * A @ W.T + b) ** 2) * v
+    assert torch.allclose(layer_gram(A, delta, 0.7, bias=True), J @ J.T, rtol=1e-12)
+    assert torch.allclose(layer_gram(A, delta, 0.7), J[:, :15] @ J[:, :15].T, rtol=1e-12)
 
 
 def test_empirical_ntk_accepts_per_model_inputs_and_rejects_vector_outputs():
@@ -242,17 +257,3 @@ def test_a_dag_without_a_path_cannot_train():
     speed = ch05.convergence_speed(run["loss"][:, 0], run["final_loss"])
     assert speed[0] == 0 and speed[1] > 0
 
-
-def test_kendall_intervals():
-    from convlib.experiments import ch05_dag as ch05
-
-    x = np.arange(40.0)
-    assert ch05.kendall_ci(x, 2 * x + 1, 200, seed=0) == pytest.approx((1.0, 1.0, 1.0))
-    assert ch05.kendall_ci(x, -x, 200, seed=0)[0] == pytest.approx(-1.0)
-    noise = np.random.default_rng(1).normal(size=40)
-    tau, lo, hi = ch05.kendall_ci(x, noise, 500, seed=0)
-    assert lo < tau < hi and lo < 0 < hi
-    d, lo, hi = ch05.paired_tau_difference(x, x + 5 * noise, noise, 500, seed=0)
-    assert lo > 0 and lo < d < hi
-    with pytest.raises(ValueError, match="same length"):
-        ch05.kendall_ci(x, x[:3], 10, seed=0)

@@ -19,11 +19,13 @@ def _states(profile):
     return {r.name: r.state for r in runner.status(profile, TOY)}
 
 
-def test_status_walks_from_missing_to_fresh_and_names_what_went_wrong(toy_store):
+def test_status_walks_from_missing_to_fresh_and_names_what_went_wrong(toy_store, monkeypatch):
     store, profile = toy_store
     assert set(_states(profile).values()) == {"missing"}
-    runner.run(profile=profile, only=TOY, allow_dirty=True, progress=False)
-    assert set(_states(profile).values()) == {"dirty"}  # computed from this (possibly dirty) checkout
+    with monkeypatch.context() as m:
+        m.setattr(results, "source_state", lambda: ("abc", True))  # as if src/ had uncommitted changes
+        runner.run(profile=profile, only=TOY, allow_dirty=True, progress=False)
+    assert set(_states(profile).values()) == {"dirty"}
     for path in store.glob("toy.*/**/*.json"):  # as if computed from committed code
         doc = json.loads(path.read_text())
         doc["provenance"]["dirty"] = False

@@ -7,7 +7,8 @@ import argparse
 import json
 import re
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 import torch
 
@@ -45,7 +46,9 @@ def natural(low: int) -> Callable[[str], int]:
 def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str = "train") -> dict:
     """Effective depth/width, lambda_min of the exact NNGP, the paper's recursion and the NTK on n
     inputs, and the GD bound's rate at the largest step ``step_size_ok`` allows for the NTK."""
-    from . import dag as _dag, data as _data, theory
+    from . import dag as _dag
+    from . import data as _data
+    from . import theory
 
     d = _dag.parse(arch)
     X, _ = _data.load(data, split, n=n, seed=seed)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence, Union
 
 import networkx as nx
 
@@ -87,7 +87,7 @@ class DAG:
             g.add_edge(s, t, op=op, kind=KIND[op])
         return g
 
-    def as_mlp(self) -> "DAG":
+    def as_mlp(self) -> DAG:
         """The MLP analogue: every operation replaced by its kind (conv -> linear, pooling -> skip)."""
         return DAG(tuple(tuple(KIND[op] for op in g) for g in self.ops), "mlp")
 
@@ -102,7 +102,7 @@ class DAG:
         return self.to_string()
 
     @classmethod
-    def from_edges(cls, n_nodes: int, edges: Iterable[tuple[int, int, str]]) -> "DAG":
+    def from_edges(cls, n_nodes: int, edges: Iterable[tuple[int, int, str]]) -> DAG:
         """Build a DAG with nodes ``0..n_nodes`` from ``(s, t, op)`` triples; absent pairs are zero.
 
         ``op`` is a kind (``linear``/``skip``/``zero``) or a NAS-Bench-201 operation name."""
@@ -141,7 +141,7 @@ class DAG:
         return cls(ops, form)
 
 
-DAGLike = Union[DAG, str]
+DAGLike = DAG | str
 
 
 def shorten(text: str, limit: int = 80) -> str:
@@ -188,8 +188,8 @@ def _parse_nb201(text: str) -> DAG:
         for s, item in enumerate(items):
             m = _NB201_EDGE.fullmatch(item)
             if not m:
-                raise ValueError(f"malformed NAS-Bench-201 edge {shorten(item)} in {shorten(text)}: expected 'op~index', "
-                                 "the index in ASCII digits without leading zeros")
+                raise ValueError(f"malformed NAS-Bench-201 edge {shorten(item)} in {shorten(text)}: expected "
+                                 "'op~index', the index in ASCII digits without leading zeros")
             op, src = m.group(1), int(m.group(2))
             if op not in NB201_OPS:
                 raise ValueError(f"unknown NAS-Bench-201 operation {shorten(op)} in {shorten(text)}; expected one of "
@@ -289,7 +289,7 @@ class _Reduced:
     out: Counter
 
     @classmethod
-    def of(cls, dag: DAG) -> "_Reduced":
+    def of(cls, dag: DAG) -> _Reduced:
         value: list[Counter] = [Counter({"x": 1})]  # node -> sum of atoms
         source: list[tuple[str, int]] = []  # vertex id -> (op, source node)
         for group in dag.ops:

@@ -26,8 +26,8 @@ Where the official code departs from the paper the paper is the default and the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -10,7 +10,8 @@ Where the files come from: MNIST as the official IDX files (``mnist/t10k-images-
 CIFAR-10 as ``cifar10/cifar10_{train,test}.npz`` (arrays ``images`` (N, 32, 32, 3) uint8 and
 ``labels``). When a file is on no search path it is fetched into ``data/`` from its public source and
 checked against ``data/checksums.json`` (``convlib.fetch``, ``make data``: the real loading path, for
-machines with internet); if that fails, a FileNotFoundError says where we looked and what to put there. Offline copies may be partial: without MNIST's training files, the
+machines with internet); if that fails, a FileNotFoundError says where we looked and what to put there.
+Offline copies may be partial: without MNIST's training files, the
 10,000 official test images are split once (seed 2022) into 8,000 "train" and 2,000 "test" images;
 without the full CIFAR-10 training set, ``cifar10_train_10k.npz`` (1,000 images a class) serves.
 A file may also be stored compressed as ``<name>.xz`` (the committed NAS-Bench-201 table).
@@ -27,9 +28,9 @@ import gzip
 import lzma
 import os
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -197,7 +198,8 @@ def _fetch_cifar10() -> None:
 
 
 def _cifar10_files(split: str) -> dict[str, Path]:
-    names = ("cifar10/cifar10_train.npz", "cifar10/cifar10_train_10k.npz") if split == "train" else ("cifar10/cifar10_test.npz",)
+    names = (("cifar10/cifar10_train.npz", "cifar10/cifar10_train_10k.npz") if split == "train"
+             else ("cifar10/cifar10_test.npz",))
     path = _find_or_fetch(names, _fetch_cifar10)
     return {f"cifar10/{path.name}": path}
 
@@ -235,7 +237,8 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return x[pick][:, None], d.target[pick]
 
 
-def load_images(name: str, split: str = "train", n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_images(name: str, split: str = "train", n: int | None = None,
+                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (n, C, H, W) float32, standardised, and labels (n,) int64.
 
     ``n`` samples are drawn without replacement by a permutation seeded with ``seed``;

@@ -25,9 +25,9 @@ import hashlib
 import io
 import sys
 import tokenize
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 PACKAGE = "convlib"
 PKG_DIR = Path(__file__).resolve().parent

@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -147,14 +147,16 @@ def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, de
             K[:, :t, t] = cross
             K[:, t, :t] = cross.transpose(-1, -2)
             skip_lin = skip_mean[:, :, None] * lin_mean[:, None, :]
-            lin_pairs = lin_mean[:, :, None] * lin_mean[:, None, :] - torch.einsum("bs,bsi,bsj->bij", L, mu[:, :t], mu[:, :t])
+            lin_pairs = (lin_mean[:, :, None] * lin_mean[:, None, :]
+                         - torch.einsum("bs,bsi,bsj->bij", L, mu[:, :t], mu[:, :t]))
             K[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, K[:, :t, :t], S) + skip_lin + skip_lin.transpose(-1, -2)
                           + lin_pairs + torch.einsum("bs,bsij->bij", L, V[:, :t]))
             if tangent:
                 tcross = torch.einsum("bs,brsij->brij", S, T[:, :t, :t])
                 T[:, :t, t] = tcross
                 T[:, t, :t] = tcross.transpose(-1, -2)
-                T[:, t, t] = torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S) + torch.einsum("bs,bsij->bij", L, G[:, :t])
+                T[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S)
+                              + torch.einsum("bs,bsij->bij", L, G[:, :t]))
         sigma = 2 * K[:, t, t]                                        # pre-activation covariance of an edge out of t
         mu[:, t] = relu_mean(torch.diagonal(sigma, dim1=-2, dim2=-1))
         V[:, t] = relu_second_moment(sigma)

@@ -18,8 +18,8 @@ architectures split them into chunks of B (as ``experiments.ch05_dag.all_dags`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -93,14 +93,15 @@ class DAGMLP(nn.Module):
         stem = torch.zeros(B, width, d_in, dtype=dtype)
         edge = torch.zeros(B, S, width, width, dtype=dtype)
         readout = torch.zeros(B, d_out, width, dtype=dtype)
+        def draw(gen: torch.Generator, *shape: int, gain: float) -> torch.Tensor:
+            return (torch.randn(*shape, generator=gen, dtype=torch.float64) * (gain if std else 1.0)).to(dtype)
+
         for b, (dag, seed) in enumerate(zip(self.dags, seeds)):
             gen = torch.Generator().manual_seed(seed)
-            draw = lambda *shape, gain: (torch.randn(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
-                                         * (gain if std else 1.0)).to(dtype)
-            stem[b] = draw(width, d_in, gain=g_stem)
+            stem[b] = draw(gen, width, d_in, gain=g_stem)
             for s, t, _ in dag.edges("linear"):
-                edge[b, _slot(s, t)] = draw(width, width, gain=g_edge)
-            readout[b] = draw(d_out, width, gain=g_out)
+                edge[b, _slot(s, t)] = draw(gen, width, width, gain=g_edge)
+            readout[b] = draw(gen, d_out, width, gain=g_out)
         self.stem = nn.Parameter(stem.to(dev))
         self.edge = nn.Parameter(edge.to(dev))
         self.readout = nn.Parameter(readout.to(dev))
@@ -177,15 +178,21 @@ class DAGMLP(nn.Module):
         return self._readout(self.features(X))
 
 
+def layer_gram(a: torch.Tensor, delta: torch.Tensor, c: float = 1.0, bias: bool = False) -> torch.Tensor:
+    """The term of a layer ``z = c W a (+ b)`` in a Gram (NTK) matrix of a scalar output f,
+    ``sum_ij df(x)/dW_ij df(x')/dW_ij (+ sum_i df(x)/db_i df(x')/db_i) = (c^2 a(x).a(x') (+ 1)) (delta(x).delta(x'))``
+    with ``delta = df/dz`` (since ``df/dW = c delta a^T``), no Jacobian formed. ``a`` is ``(..., n, fan_in)``,
+    ``delta`` ``(..., n, fan_out)``; leading dimensions broadcast; returns ``(..., n, n)``."""
+    return (c ** 2 * (a @ a.mT) + float(bias)) * (delta @ delta.mT)
+
+
 def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
     """Empirical NTK ``Theta_b(x, x') = sum_theta df_b(x)/dtheta df_b(x')/dtheta`` over all parameters,
     ``(B, n, n)`` float64, for ``d_out == 1``.
 
-    No Jacobian is formed: a weight ``W`` in ``z = c W a`` contributes
-    ``c^2 (a(x) . a(x')) (delta(x) . delta(x'))`` with ``delta = df/dz``; one backward pass of
-    ``sum_b sum_x f_b(x)`` gives every ``delta`` because samples and models do not interact. The
-    readout adds ``c_r^2 h_N(x) . h_N(x')``; with biases, a layer's bias adds ``delta(x) . delta(x')``
-    and the readout's 1."""
+    The sum of every layer's ``layer_gram`` (bias included when the model has biases): one backward
+    pass of ``sum_b sum_x f_b(x)`` gives every ``delta = df/dz`` because samples and models do not
+    interact; the readout ``f = c_r V h_N`` is such a layer with ``delta = 1``."""
     if model.d_out != 1:
         raise ValueError(f"empirical_ntk needs a scalar output (d_out == 1), got d_out = {model.d_out}")
     with torch.enable_grad():
@@ -193,10 +200,9 @@ def empirical_ntk(model: DAGMLP, X: torch.Tensor) -> torch.Tensor:
         f = model._readout(hN)
         deltas = torch.autograd.grad(f.sum(), [layer.z for layer in layers])
     hN = hN.detach().double()
-    K = model.scales[2] ** 2 * (hN @ hN.mT) + (1.0 if model.bias else 0.0)
+    K = layer_gram(hN, torch.ones_like(hN[..., :1]), model.scales[2], model.bias)
     for layer, d in zip(layers, deltas):
-        a, d = layer.a.detach().double(), d.double()
-        K = K + (layer.c ** 2 * (a @ a.mT) + (1.0 if model.bias else 0.0)) * (d @ d.mT)
+        K = K + layer_gram(layer.a.detach().double(), d.double(), layer.c, model.bias)
     return K
 
 
@@ -209,11 +215,13 @@ def _targets(y: torch.Tensor, loss: str, d_out: int, like: torch.Tensor) -> torc
         if y.is_floating_point() or y.ndim != 1:
             raise ValueError(f"cross-entropy needs integer class labels of shape (n,), got {y.dtype} {tuple(y.shape)}")
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= d_out):
-            raise ValueError(f"labels must lie in 0..{d_out - 1} for d_out = {d_out}, got {int(y.min())}..{int(y.max())}")
+            raise ValueError(f"labels must lie in 0..{d_out - 1} for d_out = {d_out}, "
+                             f"got {int(y.min())}..{int(y.max())}")
         return y.to(like.device)
     if not y.is_floating_point():
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= d_out):
-            raise ValueError(f"labels must lie in 0..{d_out - 1} for one-hot MSE targets, got {int(y.min())}..{int(y.max())}")
+            raise ValueError(f"labels must lie in 0..{d_out - 1} for one-hot MSE targets, "
+                             f"got {int(y.min())}..{int(y.max())}")
         return torch.nn.functional.one_hot(y.long(), d_out).to(like.device, like.dtype)
     y = y.reshape(len(y), -1)
     if y.shape[1] != d_out:
@@ -226,7 +234,8 @@ def per_model_loss(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.
     if loss == "mse":
         return 0.5 * (out - target).pow(2).sum(-1).mean(-1)
     B, n, C = out.shape
-    return torch.nn.functional.cross_entropy(out.reshape(B * n, C), target.repeat(B), reduction="none").view(B, n).mean(-1)
+    ce = torch.nn.functional.cross_entropy(out.reshape(B * n, C), target.repeat(B), reduction="none")
+    return ce.view(B, n).mean(-1)
 
 
 def batches(n: int, batch_size: int | None, steps: int, seed: int) -> Iterator[torch.Tensor | None]:

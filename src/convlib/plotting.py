@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
-from convlib.dag import DAG, KIND, DAGLike, parse
+from convlib.dag import KIND, DAGLike, parse
 
 PALETTE: dict[str, str] = {"linear": "#0072B2", "skip": "#E69F00", "zero": "#999999"}
 """Colour of each operation kind (``convlib.dag.KIND`` values)."""

@@ -20,9 +20,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -178,7 +178,8 @@ def profile(name: str) -> dict[str, dict]:
         sections = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {err}".replace("\n", " ")) from None
-    if not isinstance(sections, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in sections.items()):
+    if not isinstance(sections, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                 for k, v in sections.items()):
         raise ValueError(f"{path} must map chapter names to mappings of parameters")
     load_all()
     for section, values in sections.items():

@@ -28,9 +28,10 @@ import platform
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,9 @@ def source_state() -> tuple[str, bool]:
 def device_name() -> str:
     import torch
 
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
 
 def provenance(wall_s: float, functions, requests) -> dict:
@@ -124,7 +127,7 @@ def provenance(wall_s: float, functions, requests) -> dict:
         "commit": commit, "dirty": dirty, "device": device_name(),
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "wall_s": round(wall_s, 3),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "code": fingerprint.hashes(functions),
         "datasets": sorted(requests), "data": data.fingerprint(requests),
     }

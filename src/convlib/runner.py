@@ -77,7 +77,8 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
         wanted.add((exp.name, key))
         ids = exp.shard_ids(params)
         states = [(s, *_shard_state(results.Entry(exp.name, key, s))) for s in ids]
-        worst = next((st for st in ("corrupt", "dirty", "stale", "missing") if any(x[1] == st for x in states)), "fresh")
+        worst = next((st for st in ("corrupt", "dirty", "stale", "missing")
+                      if any(x[1] == st for x in states)), "fresh")
         bad = [x for x in states if x[1] == worst]
         if worst == "fresh":
             detail = f"{len(ids)} shards" if exp.shards else ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,6 @@ import torch
 from . import dag as _dag
 from .dag import KIND, DAGLike
 from .kernels import KERNELS, stem_kernel
-
 
 MAX_PATHS = 100_000
 """``paths`` lists at most this many paths (a DAG on N nodes can have 2^(N-1)); counts need no list."""

@@ -51,7 +51,7 @@ def paper_gap(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
             "lambda_exact": theory.least_eigenvalues(K), "lambda_paper": theory.least_eigenvalues(Kp)}
 
 
-# ---------------------------------------------------------------------- the paper's propagation (Chen et al. 2022, Sec. 3.3)
+# ------------------------------------------------------------- the paper's propagation (Chen et al. 2022, Sec. 3.3)
 def repeats_a_skip_route(arch: dag.DAGLike) -> bool:
     """True when some node reaches another along two skip-only routes that feed the output (a ``*`` in the
     canonical form): there ``h + h`` has kernel 4K, which the paper's recursion counts as 2K."""
@@ -96,7 +96,8 @@ def remark33(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     X = kernels.unit_diagonal(data.load(dataset, "train", n=n, seed=seed)[0])
     space = dag.mlp_dags(mlp_nodes)
     moments = kernels.propagate([dag.parse(a) for a in space], X, device="cpu")
-    K, Kr, Kp = moments.K[:, -1, -1], kernels.nngp_remark33_many(space, X, "cpu"), kernels.nngp_paper_many(space, X, "cpu")
+    K = moments.K[:, -1, -1]
+    Kr, Kp = kernels.nngp_remark33_many(space, X, "cpu"), kernels.nngp_paper_many(space, X, "cpu")
     M = moments.M
     spread = (M.amax(-1) - M.amin(-1)) / M.amax(-1).clamp_min(1e-300)
     return {"dags": space, "repeated": np.array([repeats_a_skip_route(a) for a in space]),
@@ -112,8 +113,9 @@ def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
     lambda_min, ``(before - after) / before``."""
     live = R["lambda_exact"] > 0
     rows = []
-    for step, gap, before, after in (("drop the means (Remark 3.3)", R["gap_means"], R["lambda_exact"], R["lambda_remark33"]),
-                                     ("count each skip route once", R["gap_routes"], R["lambda_remark33"], R["lambda_paper"])):
+    steps = (("drop the means (Remark 3.3)", R["gap_means"], R["lambda_exact"], R["lambda_remark33"]),
+             ("count each skip route once", R["gap_routes"], R["lambda_remark33"], R["lambda_paper"]))
+    for step, gap, before, after in steps:
         hit = live & (gap > tol)
         change = (before[hit] - after[hit]) / before[hit]
         rows.append({"step": step, "DAGs changed": int(hit.sum()), "of": int(live.sum()),

@@ -6,8 +6,8 @@ import torch
 from scipy import stats
 
 from convlib import dag, data, kernels, mlp, registry, theory
-from convlib.experiments.ch02_nngp import repeats_a_skip_route
 from convlib.dag import FIGURE3
+from convlib.experiments.ch02_nngp import repeats_a_skip_route
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:
@@ -74,7 +74,7 @@ def scaling(dataset: str, n: int, seed: int, max_depth: int, max_paths: int) -> 
     return out
 
 
-# ---------------------------------------------------------------------- Theorem 3.1, Lemma 3.3 and Eq. 12 (Chen et al. 2022)
+# ------------------------------------------------------------- Theorem 3.1, Lemma 3.3 and Eq. 12 (Chen et al. 2022)
 @registry.experiment("ch03.theorem31", chapter="03_spectrum_and_convergence")
 def theorem31(dataset: str, n: int, seed: int, dags: list) -> dict:
     """On the inputs of ``ch03.gd``: P (number of input-to-output paths) and lambda_min of the exact NNGP and
@@ -88,7 +88,8 @@ def theorem31(dataset: str, n: int, seed: int, dags: list) -> dict:
 def theorem31_scales(n: int, n_paths: np.ndarray, lam: np.ndarray, eta: float, width: int) -> dict:
     """Theorem 3.1's conditions with every unstated constant (and 2^{O(H)}) set to 1: the step scale
     ``lambda / (n P)^2``, the leading width term ``(n P)^4 / lambda^4`` (the max in the condition is at
-    least it), and the ratios ``eta / step scale`` (> 1: step too large) and ``width / width term`` (< 1: too narrow)."""
+    least it), and the ratios ``eta / step scale`` (> 1: step too large) and ``width / width term``
+    (< 1: too narrow)."""
     nP = n * np.asarray(n_paths, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64)
     step, wide = lam / nP ** 2, nP ** 4 / lam ** 4
@@ -110,7 +111,8 @@ def eq12(dataset: str, n: int, seed: int) -> dict:
             "eq12": theory.eq12_bound_many(space, X),
             "lambda_paper": theory.least_eigenvalues(Kp), "lambda_exact": theory.least_eigenvalues(Ke),
             "lemma33_paper": theory.lemma33_bound(Kp), "lemma33_exact": theory.lemma33_bound(Ke),
-            "max_k0": float(kernels.stem_kernel(X, "cpu")[off].max()), "max_cosine": float((X @ X.T / X.shape[1])[off].max()),
+            "max_k0": float(kernels.stem_kernel(X, "cpu")[off].max()),
+            "max_cosine": float((X @ X.T / X.shape[1])[off].max()),
             "nb201": np.array([dag.mlp_index(dag.parse(c).as_mlp()) for c in dag.nb201_cells()])}
 
 

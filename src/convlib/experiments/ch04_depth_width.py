@@ -21,7 +21,7 @@ def landscape(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     return out
 
 
-# ---------------------------------------------------------------------- (d, m) as a summary of Eq. 12 (Chen et al. 2022, Sec. 4)
+# ------------------------------------------------------------- (d, m) as a summary of Eq. 12 (Chen et al. 2022, Sec. 4)
 @registry.experiment("ch04.eq12_summary", chapter="04_effective_depth_width")
 def eq12_summary(dataset: str, n: int, seed: int) -> dict:
     """``ch03.eq12`` on this chapter's inputs (every four-node MLP-DAG, NAS-Bench-201 cells through their MLP
@@ -39,7 +39,8 @@ def r_squared(y: np.ndarray, d: np.ndarray, m: np.ndarray) -> dict:
     group = group.reshape(-1)
     means = np.bincount(group, weights=y) / np.bincount(group)
     total = ((y - y.mean()) ** 2).sum()
-    return {"linear": float(1 - ((y - fit) ** 2).sum() / total), "any function": float(1 - ((y - means[group]) ** 2).sum() / total)}
+    return {"linear": float(1 - ((y - fit) ** 2).sum() / total),
+            "any function": float(1 - ((y - means[group]) ** 2).sum() / total)}
 
 
 def summary_fits(R: dict) -> list[dict]:

@@ -15,16 +15,15 @@ Two training settings, both on ``convlib.mlp``:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from convlib import dag as _dag
 from convlib import data, kernels, registry, theory
 from convlib.dag import FIGURE3
-from convlib.mlp import DAGMLP, per_model_loss, train
+from convlib.mlp import DAGMLP, train
 
 CHAPTER = "05_dag_experiments"
 N_CLASSES = 10
@@ -183,26 +182,3 @@ def convergence_speed(loss0: np.ndarray, lossT: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(loss0 / lossT)
 
-
-def kendall_ci(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
-    """Kendall's tau-b between x and y with a percentile bootstrap interval (resampling the pairs)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
-    tau = stats.kendalltau(x, y).statistic
-    rng = np.random.default_rng(seed)
-    boot = np.array([stats.kendalltau(x[i], y[i]).statistic for i in rng.integers(0, len(x), (n_boot, len(x)))])
-    lo, hi = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return float(tau), float(lo), float(hi)
-
-
-def paired_tau_difference(speed: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int, seed: int,
-                          level: float = 0.95) -> tuple[float, float, float]:
-    """``tau(speed, a) - tau(speed, b)`` with a paired percentile bootstrap interval: does predictor
-    ``a`` rank the architectures better than ``b``? (An interval above 0 says yes.)"""
-    def diff(i):
-        return stats.kendalltau(speed[i], a[i]).statistic - stats.kendalltau(speed[i], b[i]).statistic
-    rng = np.random.default_rng(seed)
-    boot = np.array([diff(i) for i in rng.integers(0, len(speed), (n_boot, len(speed)))])
-    lo, hi = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return float(diff(np.arange(len(speed)))), float(lo), float(hi)

@@ -1,16 +1,23 @@
 """Chapter 07 (PR-DARTS, Zhou et al. 2020): the theorems on a toy cell, the Figure 2 analogue, DARTS and
-PR-DARTS searches on a NAS-Bench-201 supernet scored by the benchmark, and the NB201 bridge."""
+PR-DARTS searches on a NAS-Bench-201 supernet scored by the benchmark, and the NB201 bridge; then the
+tables, summaries and verdicts the chapter shows and glues, and the paper's numbers it cites
+(``data/paper/zhou2020.csv``)."""
 from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convlib import darts, data, registry, theory
-from convlib import prdarts_theory as pt
-from convlib.dag import mlp_dags
-from convlib.nas import benchmark
+from convlib import darts, data, paper, registry, stats, theory
+from convlib.dag import DAGLike, mlp_dags
 from convlib.device import one_thread
+from convlib.nas import benchmark
+from convlib.nas.network import EDGES, Network, cell_string
+from convlib.prdarts import skipnet, toy
 
 CHAPTER = "07_pr_darts"
 VEHICLES = (0, 1, 8, 9)  # CIFAR-10 airplane, automobile, ship, truck
@@ -26,15 +33,15 @@ def toy_data(toy_samples: int, toy_pixels: int, seed: int) -> tuple[torch.Tensor
     (Assumption 3); target +1 for vehicles and -1 for animals."""
     X, y = data.load_images("cifar10", "train", n=toy_samples, seed=seed)
     X = F.adaptive_avg_pool2d(X, toy_pixels).flatten(1)
-    return pt.unit_rows(X - X.mean(0)), torch.where(torch.isin(y, torch.tensor(VEHICLES)), 1.0, -1.0).double()
+    return toy.unit_rows(X - X.mean(0)), torch.where(torch.isin(y, torch.tensor(VEHICLES)), 1.0, -1.0).double()
 
 
 def _gd(cells, X, y, width: int, eta: float, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """GD losses (B, steps + 1) of fresh nets and each net's Gram drift ||G(K) - G(0)||_F / ||G(0)||_F."""
-    net = pt.ToyNet(cells, X.shape[1], width, seed=seed)
-    g0 = sum(pt.gram_blocks(net, X).values())
-    losses = pt.gd_losses(net, X, y, eta, steps)
-    gk = sum(pt.gram_blocks(net, X).values())
+    net = toy.ToyNet(cells, X.shape[1], width, seed=seed)
+    g0 = sum(toy.gram_blocks(net, X).values())
+    losses = toy.gd_losses(net, X, y, eta, steps)
+    gk = sum(toy.gram_blocks(net, X).values())
     return losses, (torch.linalg.norm(gk - g0, dim=(-2, -1)) / torch.linalg.norm(g0, dim=(-2, -1))).numpy()
 
 
@@ -47,14 +54,15 @@ def theorem1(toy_h: int, toy_samples: int, toy_pixels: int, toy_alphas: int, alp
     relative Gram drift during GD of the first ``drift_nets`` nets at each width."""
     with one_thread():
         X, y = toy_data(toy_samples, toy_pixels, seed)
-        cells = [pt.dense_cell(a) for a in pt.random_alphas(toy_h, toy_alphas, alpha_scale, seed)]
-        eig = np.stack([pt.gram_eigs_many(cells, X, w, seed) for w in widths])  # (W, A, 2)
-        lam_gd = pt.gram_eigs_many(cells, X, gd_width, seed)[:, 1]  # the nets _gd trains, at initialisation
+        cells = [toy.dense_cell(a) for a in toy.random_alphas(toy_h, toy_alphas, alpha_scale, seed)]
+        eig = np.stack([toy.gram_eigs_many(cells, X, w, seed) for w in widths])  # (W, A, 2)
+        lam_gd = toy.gram_eigs_many(cells, X, gd_width, seed)[:, 1]  # the nets _gd trains, at initialisation
         losses, drift = _gd(cells, X, y, gd_width, gd_eta, gd_steps, seed)
         drift_w = np.stack([_gd(cells[:drift_nets], X, y, w, gd_eta, gd_steps, seed)[1] for w in widths])
-    return {**{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
+    return {**{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
             "widths": np.asarray(widths), "lam_last": eig[..., 0], "lam_full": eig[..., 1],
-            "lam_gd": lam_gd, "losses": losses, "rate": pt.decay_rate(losses), "drift": drift, "drift_by_width": drift_w}
+            "lam_gd": lam_gd, "losses": losses, "rate": toy.decay_rate(losses), "drift": drift,
+            "drift_by_width": drift_w}
 
 
 @registry.experiment("ch07.theorem4", chapter=CHAPTER)
@@ -66,12 +74,13 @@ def theorem4(toy_h: int, toy_samples: int, toy_pixels: int, t4_draws: int, gd_wi
         X, y = toy_data(toy_samples, toy_pixels, seed)
         gates = np.random.default_rng(seed).uniform(size=(t4_draws, toy_h * (toy_h - 1) // 2, 3))
         out = {}
-        for name, cells in (("A", [pt.dense_cell(g) for g in gates]),
-                            ("B", [pt.two_branch(pt.dense_cell(g)) for g in gates])):
-            out[f"lam_pr_{name}"] = np.array([pt.lambda_pr(c) for c in cells])
-            out[f"lam_{name}"] = pt.gram_eigs_many(cells, X, gd_width, seed)[:, 1]
-            out[f"loss_{name}"] = pt.gd_losses(pt.ToyNet(cells, X.shape[1], gd_width, seed=seed), X, y, gd_eta, gd_steps)
-            out[f"rate_{name}"] = pt.decay_rate(out[f"loss_{name}"])
+        for name, cells in (("A", [toy.dense_cell(g) for g in gates]),
+                            ("B", [toy.two_branch(toy.dense_cell(g)) for g in gates])):
+            out[f"lam_pr_{name}"] = np.array([toy.lambda_pr(c) for c in cells])
+            out[f"lam_{name}"] = toy.gram_eigs_many(cells, X, gd_width, seed)[:, 1]
+            net = toy.ToyNet(cells, X.shape[1], gd_width, seed=seed)
+            out[f"loss_{name}"] = toy.gd_losses(net, X, y, gd_eta, gd_steps)
+            out[f"rate_{name}"] = toy.decay_rate(out[f"loss_{name}"])
     return out
 
 
@@ -83,10 +92,10 @@ def binary_gram(toy_samples: int, toy_pixels: int, bin_width: int, bin_cells: in
     with one_thread():
         X, _ = toy_data(toy_samples, toy_pixels, seed)
         archs = mlp_dags(3)[:bin_cells]
-        cells = [pt.cell_from_dag(a) for a in archs]
-        eig = np.concatenate([pt.gram_eigs(pt.ToyNet(c, X.shape[1], bin_width, seed=seed), X)
+        cells = [toy.cell_from_dag(a) for a in archs]
+        eig = np.concatenate([toy.gram_eigs(toy.ToyNet(c, X.shape[1], bin_width, seed=seed), X)
                               for c in cells])
-    return {"archs": archs, **{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
+    return {"archs": archs, **{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
             "lam_last": eig[:, 0], "lam_full": eig[:, 1]}
 
 
@@ -97,8 +106,8 @@ def skip_fraction(fig2_fractions: list, fig2_cells: int, fig2_C: int, fig2_image
     X, y = data.load_images("cifar10", "train", n=fig2_images, seed=0)
     X = F.adaptive_avg_pool2d(X, image_size)
     with one_thread():
-        curves = np.array([[pt.train_curve(pt.SkipNet(fig2_cells, fig2_C, f, seed=s), X, y, fig2_epochs, batch_size,
-                                           seed=s) for s in fig2_seeds] for f in fig2_fractions])
+        curves = np.array([[skipnet.train_curve(skipnet.SkipNet(fig2_cells, fig2_C, f, seed=s), X, y, fig2_epochs,
+                                                batch_size, seed=s) for s in fig2_seeds] for f in fig2_fractions])
     return {"fractions": np.asarray(fig2_fractions), "curves": curves}
 
 
@@ -140,10 +149,303 @@ def nb201_bridge() -> dict:
     kind -> conv, skip kind -> skip), the full-depth chain indicator (binary L_path), effective depth and
     width, and the benchmark's test accuracies."""
     table = benchmark.load()
-    cells = [pt.cell_from_dag(a) for a in table["arch"]]
+    cells = [toy.cell_from_dag(a) for a in table["arch"]]
     dm = np.array([theory.effective_depth_width(a) for a in table["arch"]])
     chain = [(l, l + 1) for l in range(3)]
-    return {**{f"lambda_pr_{r}": np.array([pt.lambda_pr(c, r) for c in cells]) for r in pt.READINGS},
-            "path": np.array([float(all(c.alpha[t, s, pt.CONV] == 1 for s, t in chain)) for c in cells]),
+    return {**{f"lambda_pr_{r}": np.array([toy.lambda_pr(c, r) for c in cells]) for r in toy.READINGS},
+            "path": np.array([float(all(c.alpha[t, s, toy.CONV] == 1 for s, t in chain)) for c in cells]),
             "depth": dm[:, 0], "width": dm[:, 1],
             **{k: table[k].to_numpy() for k in benchmark.DATASETS}}
+
+
+# ---------------------------------------------------------------- what the chapter shows: tables, summaries, verdicts
+RHO_CHECK = 0.8  # the check that can fail: rho(lambda_PR, lambda_min(G_last)) above it at every width
+MC_SE = 5  # the gate-law tolerance, in binomial standard errors
+PD_TOL = 1e-8  # a kept Gram block counts as positive definite when its least eigenvalue is above this
+GATE_TAUS, GATE_BETAS = (10.0, 1.0, 0.1), (-2.0, 0.0, 2.0)  # the gate-law check's grid
+ON_SHARE = 0.01  # the regulariser's gradient is "on" from this share of its value at the code's start tau
+LAST, FULL, RATE = "lambda_min(G_last)", "lambda_min(G)", "GD decay rate"
+GD = "GD rate vs lambda_min(G) (not lambda_PR)"
+WITHIN = f"within {MC_SE} s.e."
+THEOREM4 = {"pr": ("lambda_PR (sum over each branch's last node)", "lam_pr"), "lam": ("lambda_min(G)", "lam"),
+            "rate": ("GD decay rate", "rate")}
+SEARCH_COLUMNS = ("skips", "skips + pools", "eff. depth", "eff. width", "NB201 C10 test acc %")
+BRIDGE = {"lambda_PR (in-edges)": "lambda_pr_in_edges", "lambda_PR (chain)": "lambda_pr_chain",
+          "L_path (binary)": "path", "effective depth": "depth", "effective width": "width"}
+ALL_SKIP = cell_string(["skip_connect"] * len(EDGES))
+PAPER = "zhou2020"
+
+
+def cited() -> dict[str, paper.Cited]:
+    """The numbers of Zhou et al. (2020) that the chapter cites, with their sources (``data/paper/zhou2020.csv``)."""
+    return paper.cited(PAPER)
+
+
+def cited_glue() -> dict:
+    """``p_<key>``: every cited number as the paper prints it, and ``src_<key>``: its source, for glue."""
+    return {name: text for k, c in cited().items() for name, text in ((f"p_{k}", c.printed), (f"src_{k}", c.source))}
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else math.nan
+
+
+def rho_row(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Spearman's rho of ``a`` and ``b`` with its 95 % bootstrap interval, as the columns of a table row."""
+    r = stats.rank_correlation_ci(a, b, "spearman", n_boot, seed)
+    return {"Spearman rho": r.value, "95% CI low": r.lo, "95% CI high": r.hi}
+
+
+def theorem1_rows(T1: dict, gd_width: int, n_boot: int, seed: int) -> list[dict]:
+    """Theorem 1's chain of steps (``ch07.theorem1``): lambda_PR (in-edges reading) against lambda_min of the
+    kept block and of G at every width, against the GD decay rate at ``gd_width``; last, lambda_min(G) of the
+    trained nets against their rate."""
+    pr = T1["lambda_pr_in_edges"]
+    rows = [{"width": int(w), "compared with": what, **rho_row(pr, T1[key][i], n_boot, seed)}
+            for i, w in enumerate(T1["widths"]) for what, key in ((LAST, "lam_last"), (FULL, "lam_full"))]
+    rows.append({"width": gd_width, "compared with": RATE, **rho_row(pr, T1["rate"], n_boot, seed)})
+    rows.append({"width": gd_width, "compared with": GD, **rho_row(T1["lam_gd"], T1["rate"], n_boot, seed)})
+    return rows
+
+
+def theorem1_summary(rows: list[dict]) -> dict:
+    """The smallest rho with the kept block over the widths and its verdict against ``RHO_CHECK``
+    ("passes" / "fails"), the largest rho with lambda_min(G), rho with the GD rate, and rho of lambda_min(G)
+    with the rate."""
+    rho = {what: [r["Spearman rho"] for r in rows if r["compared with"] == what] for what in (LAST, FULL, RATE, GD)}
+    last = min(rho[LAST])
+    return {"rho_last_min": last, "rho_check": RHO_CHECK,
+            "rho_check_verdict": "passes" if last > RHO_CHECK else "fails",
+            "rho_full_max": max(rho[FULL]), "rho_rate": rho[RATE][0], "rho_gd": rho[GD][0]}
+
+
+def drift_slope(widths: Sequence[float], drift_by_width: np.ndarray) -> float:
+    """Least-squares slope of log(mean relative Gram drift over the nets) against log(width)."""
+    return float(np.polyfit(np.log(widths), np.log(np.mean(drift_by_width, axis=1)), 1)[0])
+
+
+def conv_into_last(arch: DAGLike) -> bool:
+    """Whether some conv-kind (linear) edge enters the last node of the cell."""
+    return bool(toy.cell_from_dag(arch).alpha[-1, :, toy.CONV].any())
+
+
+def reading_rows(BG: dict, n_boot: int, seed: int) -> list[dict]:
+    """Each reading of lambda_PR (``ch07.binary_gram``) against lambda_min of the kept block and of G."""
+    return [{"reading": r, "vs": what, **rho_row(BG[f"lambda_pr_{r}"], BG[key], n_boot, seed)}
+            for r in toy.READINGS for what, key in ((LAST, "lam_last"), (FULL, "lam_full"))]
+
+
+def binary_summary(BG: dict) -> dict:
+    """Over the binary cells: how many there are, on how many the readings differ, how many have a conv
+    into the last node but lambda_PR = 0 ("missed"), the share of those whose kept block is positive
+    definite (above ``PD_TOL``), and the median least eigenvalue of the kept block for them and for the
+    cells with lambda_PR > 0."""
+    pr = BG["lambda_pr_in_edges"]
+    missed = np.array([conv_into_last(a) for a in BG["archs"]], bool) & (pr == 0)
+    last = BG["lam_last"]
+    return {"bg_n": len(BG["archs"]), "n_differ": int((pr != BG["lambda_pr_chain"]).sum()),
+            "bg_missed": int(missed.sum()),
+            "bg_missed_pd": float((last[missed] > PD_TOL).mean()) if missed.any() else math.nan,
+            "bg_last_zero": _median(last[missed]), "bg_last_pos": _median(last[pr > 0])}
+
+
+def gate_law_rows(mc_draws: int, seed: int, taus: Sequence[float] = GATE_TAUS,
+                  betas: Sequence[float] = GATE_BETAS) -> list[dict]:
+    """Theorem 3 by Monte Carlo: the frequencies of g != 0 and g = 1 over ``mc_draws`` hard-concrete gates
+    per (tau, beta) (one generator seeded ``seed``) against the closed forms, and whether each lies within
+    ``MC_SE`` binomial standard errors."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for tau in taus:
+        for beta in betas:
+            gate = darts.hard_concrete(torch.full((mc_draws,), beta, dtype=torch.float64), tau, generator=gen)
+            for event, hit, law in (("g != 0", gate != 0, darts.prob_nonzero), ("g = 1", gate == 1, darts.prob_one)):
+                emp, p = float(hit.double().mean()), float(law(torch.tensor(beta), tau))
+                tol = MC_SE * math.sqrt(p * (1 - p) / mc_draws) + 1e-12
+                rows.append({"tau": tau, "beta": beta, "event": event, "Monte Carlo": emp, "closed form": p,
+                             "difference": emp - p, WITHIN: abs(emp - p) <= tol})
+    return rows
+
+
+def gate_law_summary(rows: list[dict]) -> dict:
+    """Whether every setting lies within the tolerance ("all" / "not all"), the largest difference, the tolerance."""
+    return {"mc_all_ok": "all" if all(r[WITHIN] for r in rows) else "not all",
+            "mc_max_diff": max(abs(r["difference"]) for r in rows), "mc_se": MC_SE}
+
+
+def regulariser_gradient(taus: Sequence[float], dtype: torch.dtype = torch.float64) -> np.ndarray:
+    """max |dR / dbeta| of the PR-DARTS regulariser R (``darts.regulariser``, the paper's lambdas) at the
+    paper's initialisation beta = ``SearchConfig.beta_init``, at each temperature."""
+    beta = torch.full((len(EDGES), len(darts.NB201_OPS)), darts.SearchConfig.beta_init, dtype=dtype,
+                      requires_grad=True)
+    return np.array([float(torch.autograd.grad(darts.regulariser(beta, float(t)), beta)[0].abs().max()) for t in taus])
+
+
+def temperature_summary(taus: np.ndarray, g64: np.ndarray, g32: np.ndarray) -> dict:
+    """Where the regulariser's gradient (float64 ``g64``, float32 ``g32`` over ``taus``) switches on: its
+    value at the paper's start (``SearchConfig.tau_start``) and at the code's (variant ``prdarts_tau1``); the
+    largest tau at which it reaches ``ON_SHARE`` of its value at the code's start, and the share of the
+    paper's linear schedule spent above that; the smallest tau at which the float32 gradient is exactly 0.
+    Both starts must lie on the grid."""
+    taus = np.asarray(taus)
+    start, end, code = darts.SearchConfig.tau_start, darts.SearchConfig.tau_end, VARIANTS["prdarts_tau1"]["tau_start"]
+
+    def at(tau: float) -> int:
+        hit = np.flatnonzero(np.isclose(taus, tau))
+        if not len(hit):
+            raise ValueError(f"the temperature grid must contain {tau}, got {taus.min()}..{taus.max()}")
+        return int(hit[0])
+
+    tau_on = float(taus[g64 >= ON_SHARE * g64[at(code)]].max())
+    zero32 = taus[g32 == 0]
+    return {"tau_paper": start, "tau_code": code, "grad_tau_paper": float(g64[at(start)]),
+            "grad_tau_code": float(g64[at(code)]), "on_share": ON_SHARE, "tau_on": tau_on,
+            "frac_off": (start - tau_on) / (start - end),
+            "tau_zero32": float(zero32.min()) if len(zero32) else math.nan}
+
+
+def start_saturation() -> dict:
+    """At the paper's start: the gate shift -ln(-a/b) (``P(g != 0) = sigmoid(beta + shift tau)``), the
+    sigmoid's argument beta_init + shift tau_start, and 1 - sigmoid of it (its derivative is about the same)."""
+    shift = -math.log(-darts.A / darts.B)
+    arg = darts.SearchConfig.beta_init + shift * darts.SearchConfig.tau_start
+    return {"gate_shift": shift, "gate_arg": arg, "gate_tail": 1 / (1 + math.exp(arg))}
+
+
+def theorem4_rows(T4: dict) -> list[dict]:
+    """Cell A (one chain) against cell B (two branches), ``ch07.theorem4``: the mean of lambda_PR, of
+    lambda_min(G) and of the GD rate for each, and the share of draws in which B's is larger."""
+    return [{"quantity": label, "mean A": float(T4[f"{key}_A"].mean()), "mean B": float(T4[f"{key}_B"].mean()),
+             "share of draws with B > A": float((T4[f"{key}_B"] > T4[f"{key}_A"]).mean())}
+            for label, key in THEOREM4.values()]
+
+
+def theorem4_summary(T4: dict) -> dict:
+    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A."""
+    return {f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))}
+
+
+def loss_by_third(SF: dict) -> dict[str, list[float]]:
+    """Mean training loss (over seeds, then over steps) in the first, middle and last third of the steps,
+    per skip fraction (``ch07.skip_fraction``): ``{"37.5% skips": [first, middle, last]}``."""
+    thirds = np.array_split(np.arange(SF["curves"].shape[-1]), 3)
+    return {f"{f:.1%} skips": [float(c.mean(0)[t].mean()) for t in thirds]
+            for f, c in zip(SF["fractions"], SF["curves"])}
+
+
+def fig2_summary(SF: dict) -> dict:
+    """``f2_<1000 f>_first`` and ``_last`` per skip fraction f, ``f2_sd``: the largest standard deviation
+    between seeds of a last-third mean, and ``fig2_steps``."""
+    thirds = loss_by_third(SF)
+    out = {}
+    for f, (first, _, last) in zip(SF["fractions"], thirds.values()):
+        out[f"f2_{1000 * f:g}_first"], out[f"f2_{1000 * f:g}_last"] = first, last
+    steps = SF["curves"].shape[-1]
+    last_third = np.array_split(np.arange(steps), 3)[2]
+    return {**out, "f2_sd": float(SF["curves"][..., last_third].mean(-1).std(1).max()), "fig2_steps": steps}
+
+
+def search_rows(S: dict, variants: Sequence[str], search_seeds: Sequence[int]) -> list[dict]:
+    """The final pick of every search (``ch07.search``): method, seed, rule, the pick and ``SEARCH_COLUMNS``."""
+    rows = []
+    for v, name in enumerate(variants):
+        for s, seed in enumerate(search_seeds):
+            for rule in darts.RULES:
+                arch = S[f"picks_{rule}"][v * len(search_seeds) + s]
+                rows.append({"method": name, "seed": seed, "rule": rule, "pick": arch,
+                             "skips": int(S[f"skips_{rule}"][v, s, -1]),
+                             "skips + pools": arch.count("skip_connect") + arch.count("avg_pool_3x3"),
+                             "eff. depth": float(S[f"depth_{rule}"][v, s, -1]),
+                             "eff. width": float(S[f"width_{rule}"][v, s, -1]),
+                             "NB201 C10 test acc %": float(S[f"acc_{rule}"][v, s, -1])})
+    return rows
+
+
+def search_means(rows: list[dict]) -> list[dict]:
+    """The mean over seeds of ``SEARCH_COLUMNS`` per (method, rule), in the order of ``rows``."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["rule"]), []).append(r)
+    return [{"method": m, "rule": rule, **{c: float(np.mean([r[c] for r in g])) for c in SEARCH_COLUMNS}}
+            for (m, rule), g in groups.items()]
+
+
+def search_summary(means: list[dict]) -> dict:
+    """``acc_<method>_<rule>``, ``skips_...`` and ``depth_...`` from ``search_means``."""
+    out = {}
+    for r in means:
+        tag = f"{r['method']}_{r['rule']}"
+        out |= {f"acc_{tag}": r["NB201 C10 test acc %"], f"skips_{tag}": r["skips"], f"depth_{tag}": r["eff. depth"]}
+    return out
+
+
+def _benchmark_size() -> tuple[int, int]:
+    """(C, N) of the NAS-Bench-201 network: ``Network``'s defaults, the benchmark's own sizes."""
+    p = inspect.signature(Network).parameters
+    return p["C"].default, p["N"].default
+
+
+def search_budget(search_images: int, search_epochs: int, batch_size: int, search_C: int, search_N: int,
+                  image_size: int) -> dict:
+    """Our searches against the paper's: architecture steps (``s_steps``, one per validation batch), the
+    paper's count over ours (``s_steps_ratio``), and the compute of one search at the paper's schedule on
+    the benchmark's network over ours (``s_factor``: images x epochs x C^2 x N x pixels, FLOP ratio)."""
+    p = {k: c.value for k, c in cited().items()}
+    C, N = _benchmark_size()
+    steps = search_epochs * (search_images // 2 // batch_size)
+    paper_steps = p["search_epochs"] * (p["search_val_images"] // p["search_batch"])
+    factor = ((p["search_train_images"] + p["search_val_images"]) * p["search_epochs"] / (search_images * search_epochs)
+              * (C / search_C) ** 2 * (N / search_N) * (p["search_image_size"] / image_size) ** 2)
+    return {"s_steps": steps, "s_steps_ratio": paper_steps / steps, "s_factor": factor, "nb_C": C, "nb_N": N}
+
+
+def budget_rows(search_images: int, image_size: int, search_C: int, search_N: int, search_epochs: int,
+                batch_size: int, arch_lr: float, n_seeds: int, n_variants: int) -> list[dict]:
+    """The search budget, the paper's (as printed, with its source) beside ours."""
+    c = cited()
+    v = {k: e.printed for k, e in c.items()}
+    return [
+        {"setting": "data", "paper (DARTS space)": f"CIFAR-10 train, {v['search_train_images']} / "
+         f"{v['search_val_images']} split", "source": c["search_train_images"].source,
+         "here": f"{search_images} training images (half / half) at {image_size}x{image_size} pixels"},
+        {"setting": "supernet", "paper (DARTS space)": f"{v['search_cells']} cells, C = {v['search_C']}",
+         "source": c["search_cells"].source,
+         "here": f"NB201 skeleton, N = {search_N} cell(s) per stage, C = {search_C}"},
+        {"setting": "schedule", "paper (DARTS space)": f"{v['search_epochs']} epochs, batch {v['search_batch']}, "
+         f"Adam lr {v['arch_lr']} for beta", "source": c["arch_lr"].source,
+         "here": f"{search_epochs} epochs, batch {batch_size}, Adam lr {arch_lr:g}"},
+        {"setting": "runs", "paper (DARTS space)": "one reported run", "source": c["prdarts_c10_error"].source,
+         "here": f"{n_seeds} seed(s) x {n_variants} variants"},
+        {"setting": "cost", "paper (DARTS space)": f"{v['prdarts_cost']} {c['prdarts_cost'].unit}",
+         "source": c["prdarts_cost"].source, "here": "CPU minutes, below"},
+    ]
+
+
+def benchmark_scale() -> dict:
+    """The best NAS-Bench-201 cell's CIFAR-10 test accuracy and the all-skip cell's."""
+    return {"nb_best": float(benchmark.load()["cifar10"].max()), "nb_allskip": float(benchmark.accuracy([ALL_SKIP])[0])}
+
+
+def bridge_rows(BR: dict) -> list[dict]:
+    """Spearman's rho of each of ``BRIDGE``'s quantities with the test accuracy on each benchmark dataset."""
+    return [{"quantity": q, **{ds: stats.rank_correlation(BR[key], BR[ds], "spearman") for ds in benchmark.DATASETS}}
+            for q, key in BRIDGE.items()]
+
+
+def bridge_summary(BR: dict) -> dict:
+    """The number of cells, the mean CIFAR-10 accuracy with and without the full-depth conv chain, and the
+    CIFAR-10 rho of lambda_PR (in-edges), L_path and the effective depth."""
+    rho = {r["quantity"]: r["cifar10"] for r in bridge_rows(BR)}
+    path = BR["path"] == 1
+    return {"br_cells": len(BR["path"]), "br_path_acc": float(BR["cifar10"][path].mean()),
+            "br_nopath_acc": float(BR["cifar10"][~path].mean()), "br_rho_pr": rho["lambda_PR (in-edges)"],
+            "br_rho_path": rho["L_path (binary)"], "br_rho_depth": rho["effective depth"]}
+
+
+def by_lambda_pr(BR: dict) -> list[dict]:
+    """Per value of the binary lambda_PR (in-edges): the number of cells, their mean CIFAR-10 accuracy and
+    mean effective depth."""
+    pr = BR["lambda_pr_in_edges"]
+    return [{"lambda_PR (in-edges)": float(v), "cells": int((pr == v).sum()),
+             "mean C10 acc %": float(BR["cifar10"][pr == v].mean()),
+             "mean eff. depth": float(BR["depth"][pr == v].mean())} for v in np.unique(pr)]

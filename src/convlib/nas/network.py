@@ -17,7 +17,7 @@ others to weight 0). With one operation per edge the cell is the benchmark's ``I
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn

@@ -21,7 +21,7 @@ there and ``ValueError`` says so; ``score_cells`` records NaN for such cells (ne
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -130,9 +130,10 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         ntk_mean, reg_mean = [], []
         for c in candidates:
             pruned = without(net, *c)
-            ntk = [_round_sig((k0[r] - scores.ntk_cond_of(pruned, x)) / k0[r], precision) for r, x in enumerate(batches)]
-            reg = [_round_sig((r0[r] - scores.linear_regions_of(without(t, *c), patches, lr_samples)) / r0[r], precision)
-                   for r, t in enumerate(thins)]
+            ntk = [_round_sig((k0[r] - scores.ntk_cond_of(pruned, x)) / k0[r], precision)
+                   for r, x in enumerate(batches)]
+            reg = [_round_sig((r0[r] - scores.linear_regions_of(without(t, *c), patches, lr_samples)) / r0[r],
+                              precision) for r, t in enumerate(thins)]
             ntk_mean.append(_round_sig(float(np.mean(ntk)), precision))
             reg_mean.append(_round_sig(float(np.mean(reg)), precision))
         evaluated += len(candidates)

@@ -1,4 +1,5 @@
-"""The analysed model of PR-DARTS (Zhou et al. 2020, Eqs. 3-6) on a dense toy cell, and its theorems' checks.
+"""The analysed model of PR-DARTS (Zhou et al. 2020, Eqs. 3-6) on a dense toy cell: lambda_PR, the Gram
+matrix by weight block and gradient descent, for the checks of Theorems 1 and 4.
 
 A *toy cell* has nodes ``X^(0..h-1)``; a stem node is ``conv(W; x)`` of the input, every other node is
 
@@ -20,18 +21,18 @@ where the product runs over the in-edges of node s as printed (``reading="in_edg
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from scipy.special import softmax
-from scipy.stats import rankdata
 
-from . import dag as _dag
-from .dag import DAGLike
+from convlib import dag as _dag
+from convlib.dag import DAGLike
+from convlib.mlp import layer_gram
 
 OPS3 = ("zero", "skip", "conv")  # the paper's t = 1, 2, 3
 ZERO, SKIP, CONV = range(3)
@@ -187,15 +188,15 @@ class ToyNet(nn.Module):
 def gram_blocks(net: ToyNet, X: torch.Tensor) -> dict[str, torch.Tensor]:
     """The Gram matrix G = J J^T of every net, split by weight matrix: ``{name: (B, n, n)}``.
 
-    For a layer P = Z W^T feeding ``u``, du_i/dW = delta_i z_i^T, so its block is (Delta Delta^T) * (Z Z^T)
-    (elementwise), Delta the rows d u_i / d P_i; samples and nets do not interact, so one backward pass
-    of sum(u) gives every delta_i. A readout vector w_s gives X^(s) X^(s)^T."""
+    A layer P = Z W^T feeding ``u`` gives ``layer_gram(Z, Delta)`` = (Z Z^T) * (Delta Delta^T), Delta the
+    rows d u_i / d P_i; samples and nets do not interact, so one backward pass of sum(u) gives every
+    delta_i. A readout vector w_s is such a layer with delta = 1: X^(s) X^(s)^T."""
     record: list = []
     nodes = net.nodes(X.to(torch.float64), record)
     deltas = torch.autograd.grad(net.readout(nodes).sum(), [p for _, _, p in record])
-    gram = lambda z: torch.matmul(z, z.mT)
-    blocks = {name: gram(d) * gram(z.detach()) for (name, z, _), d in zip(record, deltas)}
-    blocks.update({f"out{s}": gram(nodes[s].detach()) for s in net.readout_nodes})
+    blocks = {name: layer_gram(z.detach(), d) for (name, z, _), d in zip(record, deltas)}
+    blocks.update({f"out{s}": layer_gram(nodes[s].detach(), torch.ones_like(nodes[s][..., :1]))
+                   for s in net.readout_nodes})
     return blocks
 
 
@@ -250,87 +251,3 @@ def unit_rows(X: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit norm (Assumption 3: ||X_i|| = 1), float64."""
     X = X.to(torch.float64)
     return X / X.norm(dim=1, keepdim=True)
-
-
-def spearman_ci(a: Sequence[float], b: Sequence[float], n_boot: int = 1000, seed: int = 0,
-                level: float = 0.95) -> tuple[float, float, float]:
-    """Spearman's rank correlation of ``a`` and ``b`` with a percentile bootstrap interval (lo, rho, hi)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 3:
-        raise ValueError(f"spearman_ci needs two 1-d arrays of the same length >= 3, got {a.shape} and {b.shape}")
-
-    def rho(idx: np.ndarray) -> np.ndarray:
-        ra, rb = rankdata(a[idx], axis=-1), rankdata(b[idx], axis=-1)
-        ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
-        den = np.sqrt((ra ** 2).sum(-1) * (rb ** 2).sum(-1))
-        return np.where(den > 0, (ra * rb).sum(-1) / np.where(den > 0, den, 1.0), 0.0)
-
-    boot = rho(np.random.default_rng(seed).integers(0, len(a), (n_boot, len(a))))
-    tail = 100 * (1 - level) / 2
-    return float(np.percentile(boot, tail)), float(rho(np.arange(len(a))[None])[0]), float(np.percentile(boot, 100 - tail))
-
-
-# ---------------------------------------------------------------- Figure 2 analogue: turning convs into skips
-GENOTYPE_INPUTS = ((0, 1), (2, 0), (3, 1), (4, 1))  # inputs of nodes 2..5 in PR-DARTS's normal cell
-
-
-class SkipCell(nn.Module):
-    """A DARTS-style cell: inputs c_{k-2}, c_{k-1} (nodes 0, 1); node j = op(node a) + op(node b) for
-    (a, b) = ``GENOTYPE_INPUTS[j-2]`` (the PR-DARTS normal cell's wiring); output = mean of nodes 2..5.
-    Each of the 8 ops is the benchmark's ReLU-Conv3x3-BN, or identity where ``skips`` says so."""
-
-    def __init__(self, C: int, skips: Sequence[bool]):
-        super().__init__()
-        from .nas.network import OPS
-        if len(skips) != 2 * len(GENOTYPE_INPUTS):
-            raise ValueError(f"skips must list {2 * len(GENOTYPE_INPUTS)} booleans, got {len(skips)}")
-        self.ops = nn.ModuleList(nn.Identity() if sk else OPS["nor_conv_3x3"](C, C, 1) for sk in skips)
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        nodes = [s0, s1]
-        for j, (a, b) in enumerate(GENOTYPE_INPUTS):
-            nodes.append(self.ops[2 * j](nodes[a]) + self.ops[2 * j + 1](nodes[b]))
-        return torch.stack(nodes[2:]).mean(0)
-
-
-class SkipNet(nn.Module):
-    """Stem Conv3x3-BN, ``n_cells`` ``SkipCell``s of ``C`` channels, global pooling, linear classifier;
-    in every cell ``round(8 * skip_fraction)`` ops chosen at random (``seed``) are skips."""
-
-    def __init__(self, n_cells: int, C: int, skip_fraction: float, num_classes: int = 10, seed: int = 0):
-        super().__init__()
-        if not 0 <= skip_fraction <= 1:
-            raise ValueError(f"skip_fraction must lie in [0, 1], got {skip_fraction}")
-        rng = np.random.default_rng(seed)
-        k = int(round(8 * skip_fraction))
-        self.skips = [np.isin(np.arange(8), rng.choice(8, k, replace=False)) for _ in range(n_cells)]
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-            self.cells = nn.ModuleList(SkipCell(C, sk.tolist()) for sk in self.skips)
-            self.classifier = nn.Linear(C, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(s1.mean((2, 3)))
-
-
-def train_curve(net: nn.Module, X: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int = 64,
-                lr: float = 0.025, seed: int = 0) -> np.ndarray:
-    """Training loss of every minibatch step of SGD (momentum 0.9, wd 3e-4, the paper's search optimiser)."""
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=3e-4)
-    gen = torch.Generator().manual_seed(seed)
-    losses = []
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
-        for i in range(len(X) // batch_size):
-            b = order[i * batch_size:(i + 1) * batch_size]
-            loss = F.cross_entropy(net(X[b]), y[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    return np.asarray(losses)

@@ -1,0 +1,175 @@
+"""convlib.experiments.ch07_prdarts: the chapter's tables, summaries and verdicts on hand-worked inputs, and
+the cited numbers of Zhou et al. (2020)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from convlib import darts
+from convlib.experiments import ch07_prdarts as ch07
+from convlib.nas import benchmark
+
+PR = np.arange(1.0, 11.0)
+
+
+def test_theorem1_rows_and_summary_by_hand():
+    T1 = {"lambda_pr_in_edges": PR, "widths": np.array([8, 16]), "lam_last": np.stack([PR, PR ** 2]),
+          "lam_full": np.stack([-PR, np.r_[PR[5:], PR[:5]]]), "rate": 3 * PR, "lam_gd": -PR}
+    rows = ch07.theorem1_rows(T1, gd_width=32, n_boot=50, seed=0)
+    assert [(r["width"], r["compared with"]) for r in rows] == [
+        (8, ch07.LAST), (8, ch07.FULL), (16, ch07.LAST), (16, ch07.FULL), (32, ch07.RATE), (32, ch07.GD)]
+    s = ch07.theorem1_summary(rows)
+    # the rotated ranks: centred (0.5, ..., 4.5, -4.5, ..., -0.5) against (-4.5, ..., 4.5): rho = -42.5 / 82.5
+    assert s["rho_full_max"] == pytest.approx(-42.5 / 82.5)
+    assert (s["rho_last_min"], s["rho_rate"], s["rho_gd"], s["rho_check_verdict"]) == (1.0, 1.0, -1.0, "passes")
+    T1["lam_last"] = np.stack([PR, -PR])
+    assert ch07.theorem1_summary(ch07.theorem1_rows(T1, 32, 50, 0))["rho_check_verdict"] == "fails"
+
+
+def test_drift_slope_recovers_a_power_law():
+    widths = np.array([32, 128, 512])
+    drift = np.outer(widths ** -0.5, [1.0, 3.0])  # two nets, drift ~ width^-1/2
+    assert ch07.drift_slope(widths, drift) == pytest.approx(-0.5)
+
+
+def test_conv_into_last():
+    assert ch07.conv_into_last("2_02_002") and ch07.conv_into_last("1_11_200")
+    assert not ch07.conv_into_last("2_22_111") and not ch07.conv_into_last(ch07.ALL_SKIP)
+    assert ch07.conv_into_last("|none~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|")
+
+
+def test_binary_summary_and_reading_rows_by_hand():
+    BG = {"archs": ["1_11_222", "2_22_002", "2_22_111", "1_01_222"],
+          "lambda_pr_in_edges": np.array([3.0, 0.0, 0.0, 2.0]), "lambda_pr_chain": np.array([3.0, 1.0, 0.0, 3.0]),
+          "lam_last": np.array([0.5, 1e-3, 0.0, 0.3]), "lam_full": np.array([1.0, 0.9, 0.2, 0.8])}
+    s = ch07.binary_summary(BG)
+    assert s == {"bg_n": 4, "n_differ": 2, "bg_missed": 1, "bg_missed_pd": 1.0, "bg_last_zero": 1e-3,
+                 "bg_last_pos": pytest.approx(0.4)}
+    rows = ch07.reading_rows(BG, n_boot=20, seed=0)
+    assert [(r["reading"], r["vs"]) for r in rows] == [(r, v) for r in ("in_edges", "chain")
+                                                       for v in (ch07.LAST, ch07.FULL)]
+    assert math.isnan(ch07.binary_summary({**BG, "lambda_pr_in_edges": np.ones(4)})["bg_missed_pd"])
+
+
+def test_gate_law_rows_hold_and_the_verdict_can_fail():
+    rows = ch07.gate_law_rows(20_000, seed=0)
+    assert len(rows) == 2 * len(ch07.GATE_TAUS) * len(ch07.GATE_BETAS)
+    at = {(r["tau"], r["beta"], r["event"]): r for r in rows}
+    assert at[1.0, 0.0, "g != 0"]["closed form"] == pytest.approx(11 / 12)  # sigmoid(ln 11)
+    assert at[1.0, 0.0, "g = 1"]["closed form"] == pytest.approx(1 / 12)
+    s = ch07.gate_law_summary(rows)
+    assert s["mc_all_ok"] == "all" and 0 < s["mc_max_diff"] < 0.02
+    bad = [{**rows[0], ch07.WITHIN: False, "difference": 0.5}] + rows[1:]
+    assert ch07.gate_law_summary(bad) == {"mc_all_ok": "not all", "mc_max_diff": 0.5, "mc_se": ch07.MC_SE}
+
+
+def test_regulariser_gradient_vanishes_at_the_paper_start():
+    taus = np.array([1.0, 3.0, 10.0])
+    g64, g32 = ch07.regulariser_gradient(taus), ch07.regulariser_gradient(taus, torch.float32)
+    assert np.all(np.diff(g64) < 0) and g64[0] > 1e-4 and g64[-1] < 1e-10
+    assert g32[-1] == 0.0 and g32[0] > 1e-4
+
+
+def test_temperature_summary_by_hand():
+    taus = np.array([0.1, 1.0, 2.0, 5.0, 10.0])
+    g64, g32 = np.array([1.0, 1.0, 0.5, 0.005, 1e-11]), np.array([1.0, 1.0, 0.5, 0.0, 0.0])
+    s = ch07.temperature_summary(taus, g64, g32)  # "on" from 1 % of g(tau = 1): tau <= 2
+    assert (s["tau_paper"], s["tau_code"], s["grad_tau_paper"], s["grad_tau_code"]) == (10.0, 1.0, 1e-11, 1.0)
+    assert s["tau_on"] == 2.0 and s["frac_off"] == pytest.approx(8 / 9.9) and s["tau_zero32"] == 5.0
+    with pytest.raises(ValueError, match="must contain 1.0"):
+        ch07.temperature_summary(taus[[0, 2, 3, 4]], g64[[0, 2, 3, 4]], g32[[0, 2, 3, 4]])
+
+
+def test_start_saturation_by_hand():
+    s = ch07.start_saturation()  # a = -0.1, b = 1.1: shift ln 11; beta 0.5, tau 10
+    assert s["gate_shift"] == pytest.approx(math.log(11))
+    assert s["gate_arg"] == pytest.approx(0.5 + 10 * math.log(11))
+    assert s["gate_tail"] == pytest.approx(1 / (1 + 11 ** 10 * math.exp(0.5)))
+
+
+def test_theorem4_rows_and_summary_by_hand():
+    T4 = {"lam_pr_A": np.array([1.0, 2, 3]), "lam_pr_B": np.array([2.0, 1, 4]), "lam_A": np.array([1.0, 1, 1]),
+          "lam_B": np.array([0.5, 0.5, 0.5]), "rate_A": np.array([1.0, 2, 3]), "rate_B": np.array([3.0, 3, 4])}
+    rows = ch07.theorem4_rows(T4)
+    assert (rows[0]["mean A"], rows[0]["mean B"]) == (2.0, pytest.approx(7 / 3))
+    assert ch07.theorem4_summary(T4) == {"t4_share_pr": pytest.approx(2 / 3), "t4_share_lam": 0.0, "t4_share_rate": 1.0}
+
+
+def test_loss_by_third_and_fig2_summary_by_hand():
+    curves = np.array([[[6, 6, 3, 3, 1, 1], [4, 4, 1, 1, 1, 1]],    # mean 5, 5, 2, 2, 1, 1
+                       [[2, 2, 2, 2, 2, 2], [4, 4, 4, 4, 4, 4]]], float)
+    SF = {"fractions": np.array([0.0, 0.375]), "curves": curves}
+    assert ch07.loss_by_third(SF) == {"0.0% skips": [5.0, 2.0, 1.0], "37.5% skips": [3.0, 3.0, 3.0]}
+    assert ch07.fig2_summary(SF) == {"f2_0_first": 5.0, "f2_0_last": 1.0, "f2_375_first": 3.0, "f2_375_last": 3.0,
+                                     "f2_sd": 1.0, "fig2_steps": 6}
+
+
+def test_search_rows_means_and_summary_by_hand():
+    shape = (2, 2, 3)  # variants, seeds, epochs
+    S = {f"{k}_{r}": np.zeros(shape) for k in ("skips", "depth", "width", "acc") for r in darts.RULES}
+    S["skips_top2"][:, :, -1] = [[1, 3], [0, 0]]
+    S["acc_top2"][:, :, -1] = [[80, 90], [91, 93]]
+    pick = "|skip_connect~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|"
+    S["picks_top2"] = S["picks_argmax"] = [pick, ch07.ALL_SKIP, pick, pick]  # (variant, seed), seed fastest
+    rows = ch07.search_rows(S, ["darts", "prdarts"], [0, 7])
+    assert [(r["method"], r["seed"], r["rule"]) for r in rows][:3] == [("darts", 0, "argmax"), ("darts", 0, "top2"),
+                                                                      ("darts", 7, "argmax")]
+    assert rows[1]["skips + pools"] == 3 and rows[3]["skips + pools"] == 6 and rows[3]["skips"] == 3
+    means = ch07.search_means(rows)
+    assert [(m["method"], m["rule"]) for m in means] == [("darts", "argmax"), ("darts", "top2"),
+                                                         ("prdarts", "argmax"), ("prdarts", "top2")]
+    assert means[1]["skips"] == 2.0 and means[1]["NB201 C10 test acc %"] == 85.0 and means[3]["skips + pools"] == 3.0
+    s = ch07.search_summary(means)
+    assert s["acc_darts_top2"] == 85.0 and s["skips_darts_top2"] == 2.0 and s["acc_prdarts_top2"] == 92.0
+    assert len(s) == 3 * len(means)
+
+
+def test_search_budget_against_the_paper_by_hand():
+    # paper: 200 epochs x (25,000 // 128 = 195) architecture steps on 25k + 25k images of 32 px, NB201 C = 16, N = 5;
+    # ours: 8 epochs x (512 // 64) steps on 1,024 images of 16 px, C = 8, N = 1
+    b = ch07.search_budget(search_images=1024, search_epochs=8, batch_size=64, search_C=8, search_N=1, image_size=16)
+    assert b["s_steps"] == 64 and b["s_steps_ratio"] == pytest.approx(200 * 195 / 64)
+    assert b["s_factor"] == pytest.approx(50_000 * 200 / (1024 * 8) * 2 ** 2 * 5 * 2 ** 2)
+    rows = ch07.budget_rows(1024, 16, 8, 1, 8, 64, 0.03, 2, 3)
+    assert [r["setting"] for r in rows] == ["data", "supernet", "schedule", "runs", "cost"]
+    assert rows[0]["paper (DARTS space)"] == "CIFAR-10 train, 25000 / 25000 split"
+    assert rows[2]["paper (DARTS space)"] == "200 epochs, batch 128, Adam lr 3e-4 for beta"
+    assert all(r["source"].startswith("Zhou et al. 2020") for r in rows)
+
+
+def test_bridge_tables_by_hand():
+    BR = {"lambda_pr_in_edges": np.array([1.0, 0, 0, 2]), "lambda_pr_chain": np.array([1.0, 1, 0, 2]),
+          "path": np.array([1.0, 0, 0, 1]), "depth": np.array([2.0, 1, 0, 3]), "width": np.array([1.0, 2, 3, 4]),
+          "cifar10": np.array([90.0, 80, 70, 94]), "cifar100": np.array([60.0, 50, 40, 70]),
+          "imagenet16": np.array([30.0, 20, 10, 40])}
+    rows = ch07.bridge_rows(BR)
+    assert [r["quantity"] for r in rows] == list(ch07.BRIDGE)
+    # ranks (3, 1.5, 1.5, 4) against (3, 2, 1, 4): 4.5 / sqrt(4.5 x 5)
+    assert rows[0]["cifar10"] == pytest.approx(4.5 / math.sqrt(22.5)) and rows[3]["cifar100"] == pytest.approx(1.0)
+    s = ch07.bridge_summary(BR)
+    assert (s["br_cells"], s["br_path_acc"], s["br_nopath_acc"]) == (4, 92.0, 75.0)
+    assert s["br_rho_depth"] == pytest.approx(1.0) and s["br_rho_pr"] == rows[0]["cifar10"]
+    assert ch07.by_lambda_pr(BR) == [
+        {"lambda_PR (in-edges)": 0.0, "cells": 2, "mean C10 acc %": 75.0, "mean eff. depth": 0.5},
+        {"lambda_PR (in-edges)": 1.0, "cells": 1, "mean C10 acc %": 90.0, "mean eff. depth": 2.0},
+        {"lambda_PR (in-edges)": 2.0, "cells": 1, "mean C10 acc %": 94.0, "mean eff. depth": 3.0}]
+
+
+@pytest.mark.requires_data("nasbench201")
+def test_benchmark_scale():
+    assert ch07.ALL_SKIP == ("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|"
+                             "skip_connect~0|skip_connect~1|skip_connect~2|")
+    s = ch07.benchmark_scale()
+    table = benchmark.load()
+    assert round(s["nb_best"], 2) == 94.37
+    assert s["nb_allskip"] == float(table.loc[table["arch"] == ch07.ALL_SKIP, "cifar10"].iloc[0])
+
+
+def test_cited_numbers_of_the_paper():
+    c = ch07.cited()
+    assert c["prdarts_c10_error"].value == 2.32 and c["prdarts_c10_error"].source == "Zhou et al. 2020, Table 1"
+    assert c["prdarts_imagenet_error"].value == 24.1 and c["darts2_imagenet_error"].source.endswith("Table 2")
+    glued = ch07.cited_glue()
+    assert glued["p_darts1_c10_error"] == "3.00" and glued["src_prdarts_cost"] == "Zhou et al. 2020, Table 1"
+    assert len(glued) == 2 * len(c)
