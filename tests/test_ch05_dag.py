@@ -1,12 +1,18 @@
-"""convlib.experiments.ch05_dag: the Figure-4 run with the released recipe, its inputs and its resumption."""
+"""convlib.experiments.ch05_dag: the Figure-4 run with the released recipe (inputs, resumption), the\nFigure-3 order on digits, the common step size and the speed of a DAG that cannot train."""
 import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from convlib import data, registry, results
+from convlib import data, kernels, registry, results
 from convlib.experiments import ch05_dag
+from convlib.mlp import DAGMLP, train
+
+
+def _X(n=5, d=4, seed=0, dtype=torch.float64):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
 
 FIG4 = dict(fig4_datasets=["digits"], fig4_width=8, fig4_batch=64, fig4_lr=0.05, fig4_epochs=4, fig4_seeds=2,
             data_seed=0)
@@ -49,3 +55,35 @@ def test_released_inputs_use_the_release_cifar_standardisation():
     r_mean, r_std = (torch.tensor(v).view(1, 3, 1, 1) for v in ch05_dag.RELEASE_CIFAR10_NORM)
     assert torch.allclose(X, ((pixels - r_mean) / r_std).flatten(1), atol=1e-5)
     assert X.shape == (10000, 3072) and len(y) == 10000
+
+
+
+# ---------------------------------------------------------------------- chapter 05 at smoke scale
+def test_figure3_dags_converge_in_the_lambda_min_order_on_digits():
+    """Theory setting (GD, MSE, NTK parametrisation, one step size): on 64 digits images the chain
+    DAG#1 removes the smallest fraction of its loss and the order of L_T / L_0 is the order of
+    lambda_min (DAG#3 > DAG#2 > DAG#1); seen on seeds 0-2 of digits and MNIST, tested on seed 0."""
+    from convlib import data, theory
+    X, y = data.load("digits", n=64, seed=0)
+    dags = list(ch05_dag.FIGURE3.values())
+    lam = theory.lambda_min_many(dags, X)
+    assert lam[0] < lam[1] < lam[2]
+    model = DAGMLP(dags, X.shape[1], 64, 10, seeds=[0, 0, 0], parametrization="ntk")
+    run = train(model, X, y, steps=30, lr=ch05_dag.stable_lr(dags, X, 0.5))
+    ratio = run["final_loss"] / run["loss"][:, 0]
+    assert ratio[0] > ratio[1] > ratio[2]
+
+
+def test_stable_lr_is_the_fraction_of_the_largest_stable_step():
+    X = _X(n=10, d=4, seed=5)
+    dags = ["2_02_002", "1_11_111", "1_01_111"]  # the last two share a kernel class
+    ev = [torch.linalg.eigvalsh(kernels.ntk(d, X)).numpy() / 10 for d in dags]  # the spectra of Theta / n
+    assert ch05_dag.stable_lr(dags, X, 0.5) == pytest.approx(0.5 * min(2 / (e[-1] + e[0]) for e in ev), rel=1e-9)
+
+
+def test_a_dag_without_a_path_cannot_train():
+    X, y = _X(n=8, d=4, seed=6), torch.arange(8) % 3
+    run = train(DAGMLP(["2_00_000", "2_02_002"], 4, 8, 3, parametrization="ntk", dtype=torch.float64), X, y, steps=5, lr=0.1)
+    speed = ch05_dag.convergence_speed(run["loss"][:, 0], run["final_loss"])
+    assert speed[0] == 0 and speed[1] > 0
+

@@ -326,3 +326,12 @@ def test_errors_on_huge_strings_echo_at_most_a_short_excerpt(huge):
     with pytest.raises(ValueError) as err:
         dag.parse(huge)
     assert len(str(err.value)) < 500 and "characters)" in str(err.value)
+
+
+def test_repeated_skip_route_by_hand_and_as_the_canonical_multiplicity():
+    assert dag.repeated_skip_route("1_11")           # node 2 = x + x: two skip routes from the stem
+    assert dag.repeated_skip_route("2_01_011")       # the linear edge 0->1 reaches node 3 twice (directly and via 2)
+    assert not dag.repeated_skip_route("2_02_002") and not dag.repeated_skip_route("1_01_222")
+    assert not dag.repeated_skip_route("1_11_000")   # repeated, but nothing reaches the output from there
+    for arch in dag.mlp_dags(3):
+        assert dag.repeated_skip_route(arch) == ("*" in dag.canonical(arch, by="kind")), arch

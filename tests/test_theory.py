@@ -172,3 +172,13 @@ def test_lambda_min_of_inputs_that_require_grad():
     for kernel in ("exact", "paper", "ntk"):
         expected = theory.lambda_min("2_21_112", X, kernel)
         assert theory.lambda_min("2_21_112", X.clone().requires_grad_(), kernel) == expected
+
+
+def test_largest_step_contracts_every_eigendirection_no_slower_than_the_slowest():
+    ev = torch.tensor([[0.5, 1.0, 3.5], [1.0, 2.0, 4.0]], dtype=torch.float64)
+    eta = theory.largest_step(ev)
+    torch.testing.assert_close(eta, torch.tensor([2 / 4.0, 2 / 5.0], dtype=torch.float64))
+    # at that step the extreme eigendirections contract by the same factor |1 - eta lambda|
+    assert torch.allclose((1 - eta * ev[:, 0]).abs(), (1 - eta * ev[:, -1]).abs())
+    H = torch.diag(ev[0])
+    assert theory.step_size_ok(float(eta[0]), H, 0.5) and not theory.step_size_ok(float(eta[0]) * 1.01, H, 0.5)

@@ -56,8 +56,7 @@ def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str
     lam = {k: theory.lambda_min(d, X, k) for k in ("exact", "paper")}
     ev = torch.linalg.eigvalsh(theory.gram(d, X, "ntk"))   # once: its extremes give lambda_min and the step
     lam["ntk"] = max(float(ev[0]), 0.0)
-    top = float(ev[-1] + ev[0])
-    eta = 2.0 / top if top > 0 else None
+    eta = float(theory.largest_step(ev)) if float(ev[-1] + ev[0]) > 0 else None
     return {
         "arch": d.to_string(), "data": data, "split": split, "n": n, "seed": seed,
         "effective_depth": depth, "effective_width": width,

@@ -279,6 +279,14 @@ def canonical(arch: DAGLike, by: str = "op") -> str:
     return _Reduced.of(dag.as_mlp() if by == "kind" else dag).canonical_code()
 
 
+def repeated_skip_route(arch: DAGLike) -> bool:
+    """True when, in the MLP analogue, some signal reaches a sum the output depends on along two or more
+    routes of skip edges (k copies of one signal: kernel k^2 K, which the paper's recursion counts as
+    k K); the multiplicities above 1 that the canonical form writes as ``k*``."""
+    reduced = _Reduced.of(parse(arch).as_mlp())
+    return any(n > 1 for total in (*reduced.inputs, reduced.out) for n in total.values())
+
+
 @dataclass(frozen=True)
 class _Reduced:
     """The reduced graph: vertex ``v`` applies ``ops[v]`` to the sum ``inputs[v]``; the output is the

@@ -154,11 +154,19 @@ def gd_bound(eta: float, lam: float, steps: int) -> np.ndarray:
     return gd_rate(eta, lam) ** np.arange(steps + 1)
 
 
+def largest_step(eigenvalues: torch.Tensor) -> torch.Tensor:
+    """``2 / (lambda_max + lambda_min)`` of each spectrum (ascending eigenvalues on the last axis): the
+    largest step at which gradient descent on the linearised dynamics ``r <- (I - eta H) r`` contracts
+    every eigendirection at least as fast as the slowest (the step ``step_size_ok`` grants)."""
+    ev = torch.as_tensor(eigenvalues, dtype=torch.float64)
+    return 2.0 / (ev[..., -1] + ev[..., 0])
+
+
 def step_size_ok(eta: float, H: torch.Tensor, lam: float) -> bool:
     """Sufficient condition for the bound under the linearised dynamics with Gram ``H``:
-    ``eta <= 2 / (lambda_max(H) + lambda_min(H))`` and ``lambda_min(H) >= lam``."""
+    ``eta <= largest_step(H) = 2 / (lambda_max(H) + lambda_min(H))`` and ``lambda_min(H) >= lam``."""
     ev = torch.linalg.eigvalsh(H.to(torch.float64))
-    return bool(eta <= 2.0 / float(ev[-1] + ev[0]) and float(ev[0]) >= lam * (1 - 1e-9))
+    return bool(eta <= float(largest_step(ev)) and float(ev[0]) >= lam * (1 - 1e-9))
 
 
 def linearised_loss(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -> np.ndarray:

@@ -52,12 +52,6 @@ def paper_gap(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
 
 
 # ------------------------------------------------------------- the paper's propagation (Chen et al. 2022, Sec. 3.3)
-def repeats_a_skip_route(arch: dag.DAGLike) -> bool:
-    """True when some node reaches another along two skip-only routes that feed the output (a ``*`` in the
-    canonical form): there ``h + h`` has kernel 4K, which the paper's recursion counts as 2K."""
-    return "*" in dag.canonical(arch, by="kind")
-
-
 def lemma32(K: np.ndarray) -> np.ndarray:
     """Lemma 3.2 (Eq. 4) on a kernel matrix: diagonal kept, ``K_ij -> f(C_ij) sqrt(K_ii K_jj)``."""
     scale = np.sqrt(np.outer(np.diag(K), np.diag(K)))
@@ -100,7 +94,7 @@ def remark33(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     Kr, Kp = kernels.nngp_remark33_many(space, X, "cpu"), kernels.nngp_paper_many(space, X, "cpu")
     M = moments.M
     spread = (M.amax(-1) - M.amin(-1)) / M.amax(-1).clamp_min(1e-300)
-    return {"dags": space, "repeated": np.array([repeats_a_skip_route(a) for a in space]),
+    return {"dags": space, "repeated": np.array([dag.repeated_skip_route(a) for a in space]),
             "gap_means": torch.nan_to_num(_rel(Kr, K)).numpy(), "gap_routes": torch.nan_to_num(_rel(Kp, Kr)).numpy(),
             "lambda_exact": theory.least_eigenvalues(K), "lambda_remark33": theory.least_eigenvalues(Kr),
             "lambda_paper": theory.least_eigenvalues(Kp), "mean_spread": float(spread.max())}

@@ -7,7 +7,6 @@ from scipy import stats
 
 from convlib import dag, data, kernels, mlp, registry, theory
 from convlib.dag import FIGURE3
-from convlib.experiments.ch02_nngp import repeats_a_skip_route
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:
@@ -31,7 +30,7 @@ def gradient_descent(dataset: str, n: int, seed: int, dags: list, width: int, st
     K, Theta = kernels.nngp_many(dags, X, device="cpu"), kernels.ntk_many(dags, X, device="cpu")
     lam_K = torch.linalg.eigvalsh(K)[:, 0]
     ev_T = torch.linalg.eigvalsh(Theta)
-    eta = float((2.0 / (ev_T[:, -1] + ev_T[:, 0])).min())
+    eta = float(theory.largest_step(ev_T).min())
     runs = [(i, s) for i in range(len(dags)) for s in range(seeds)]
     model = mlp.DAGMLP([dags[i] for i, _ in runs], X.shape[1], width, seeds=[1000 * seed + s for _, s in runs],
                        parametrization="ntk", device="cpu")
@@ -107,7 +106,7 @@ def eq12(dataset: str, n: int, seed: int) -> dict:
     Kp, Ke = kernels.nngp_paper_many(space, X, "cpu"), kernels.nngp_many(space, X, "cpu")
     off = ~torch.eye(n, dtype=torch.bool)
     return {"dags": space, "n_paths": theory.depth_counts(space).sum(1).astype(int),
-            "repeated": np.array([repeats_a_skip_route(a) for a in space]),
+            "repeated": np.array([dag.repeated_skip_route(a) for a in space]),
             "eq12": theory.eq12_bound_many(space, X),
             "lambda_paper": theory.least_eigenvalues(Kp), "lambda_exact": theory.least_eigenvalues(Ke),
             "lemma33_paper": theory.lemma33_bound(Kp), "lemma33_exact": theory.lemma33_bound(Ke),

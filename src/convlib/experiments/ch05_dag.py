@@ -30,13 +30,13 @@ N_CLASSES = 10
 
 
 def stable_lr(dags: Sequence[str], X: torch.Tensor, lr_frac: float, n_probe: int = 64) -> float:
-    """``lr_frac * 2 / max_b lambda_max(Theta_b) / n`` for full-batch GD on the mean squared loss:
-    the linearised dynamics ``r <- (I - lr Theta / n) r`` are stable for every DAG when lr_frac < 1.
+    """``lr_frac`` times the smallest ``theory.largest_step`` of ``Theta_b / n`` over the DAGs, for full-batch
+    GD on the mean squared loss, whose linearised dynamics are ``r <- (I - lr Theta / n) r``.
     ``Theta_b`` is the infinite-width NTK on the first ``n_probe`` rows of X (one per kernel class)."""
     reps = list({_dag.canonical(d, by="kind"): d for d in dags}.values())
     Xp = X[:n_probe]
-    top = torch.linalg.eigvalsh(kernels.ntk_many(reps, Xp))[:, -1].max().item()
-    return lr_frac * 2.0 / (top / len(Xp))
+    spectra = torch.linalg.eigvalsh(kernels.ntk_many(reps, Xp)) / len(Xp)
+    return lr_frac * float(theory.largest_step(spectra).min())
 
 
 def accuracy(model: DAGMLP, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
