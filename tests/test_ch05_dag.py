@@ -87,3 +87,43 @@ def test_a_dag_without_a_path_cannot_train():
     speed = ch05_dag.convergence_speed(run["loss"][:, 0], run["final_loss"])
     assert speed[0] == 0 and speed[1] > 0
 
+
+
+def test_rank_order_names_the_largest_first():
+    assert ch05_dag.rank_order([0.1, 0.5, 0.3]) == "DAG#2 > DAG#3 > DAG#1"
+    assert ch05_dag.rank_order([0.1, 0.5, 0.3], descending=False) == "DAG#1 > DAG#3 > DAG#2"
+
+
+def test_figure3_tables_compare_the_predicted_and_observed_orders():
+    loss = np.ones((3, 2, 4))
+    loss[:, :, -1] = [[0.9, 0.8], [0.5, 0.6], [0.1, 0.2]]  # DAG#3 falls furthest, DAG#1 least
+    GD = {"mnist_loss": loss, "mnist_lam_exact": np.array([0.1, 0.2, 0.3]),
+          "mnist_lam_paper": np.array([0.1, 0.2, 0.3]), "mnist_lam_ntk": np.array([1.0, 2.0, 3.0])}
+    lam, order, glue = ch05_dag.figure3_gd_tables(GD, ["mnist"])
+    assert order.loc["MNIST", "agrees"] and glue["slowest_mnist"] == 2 and glue["agree_mnist"] == "agrees"
+    GD["mnist_lam_exact"] = np.array([0.3, 0.2, 0.1])
+    assert not ch05_dag.figure3_gd_tables(GD, ["mnist"])[1].loc["MNIST", "agrees"]
+
+
+def test_figure4_summary_checks_the_papers_two_claims():
+    epochs = np.linspace(0.1, 0.5, 6)
+    acc = np.stack([np.stack([epochs * k] * 3) for k in (1.0, 1.1, 1.3)])  # DAG#1 < DAG#2 < DAG#3 throughout
+    F = {"dataset": ["mnist"] * 3, "dag": list(ch05_dag.FIGURE3.values()), "train_acc": acc}
+    table, glue = ch05_dag.figure4_summary(F)
+    assert glue["fig4_order_mnist"] == "DAG#3 > DAG#2 > DAG#1" and glue["fig4_claims_mnist"] == "hold"
+    assert glue["fig4_ahead_mnist"] == 100.0 and glue["fig4_final_mnist_3"] == pytest.approx(65.0)
+    F["train_acc"] = acc[[1, 0, 2]]  # now DAG#1 is above DAG#2
+    assert ch05_dag.figure4_summary(F)[1]["fig4_claims_mnist"] == "do not both hold"
+
+
+def test_space_taus_of_a_predictor_that_is_the_speed():
+    rng = np.random.default_rng(0)
+    loss0 = np.ones(40)
+    lam = rng.uniform(0.1, 1.0, 40)
+    ALL = {"mnist_loss0": loss0, "mnist_lossT": np.exp(-lam), "mnist_lam_exact": lam, "mnist_lam_paper": lam / 2,
+           "mnist_lam_ntk": lam, "depth": rng.uniform(size=40), "width": rng.uniform(size=40),
+           "mnist_params": rng.uniform(size=40)}
+    table, glue = ch05_dag.space_taus(ALL, ["mnist"], n_boot=50)
+    assert glue["tau_mnist_lam_exact"] == pytest.approx(1.0) and glue["beats_mnist"] == "beats"
+    assert table.loc[("MNIST", "lambda_min exact"), "95% CI low"] == pytest.approx(1.0)
+    assert glue["cross_terms"] == "do not improve"  # the recursion ranks them the same here
