@@ -114,3 +114,18 @@ def test_parameters_cell_reads_literals_and_rejects_code(tmp_path):
         registry.parameters_cell(notebook("import os\n"))
     with pytest.raises(ValueError, match="exactly one code cell tagged 'parameters'"):
         registry.parameters_cell(notebook("n = 3\n", tags=()))
+
+
+def test_scratch_state_is_per_commit_and_cleared_once_stored(toy_store, monkeypatch):
+    store, _ = toy_store
+    entry = results.Entry("toy.shards", "k", "00-05")
+    monkeypatch.setattr(results, "source_state", lambda: ("a" * 40, False))
+    old = results.scratch(entry)
+    monkeypatch.setattr(results, "source_state", lambda: ("b" * 40, True))
+    new = results.scratch(entry)
+    assert old != new and new.parent.name == "b" * 12 + "+" and new.name == "00-05"
+    for folder in (old, new, results.scratch(results.Entry("toy.shards", "k", "05-10"))):
+        folder.mkdir(parents=True)
+    registry.store(entry, {}, {"x": np.ones(2)}, {"dirty": False})
+    assert not old.exists() and not new.exists()
+    assert results.scratch(results.Entry("toy.shards", "k", "05-10")).exists()  # other shards keep theirs

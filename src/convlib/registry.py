@@ -230,13 +230,11 @@ def scratch() -> Path:
 def store(entry: results.Entry, params: dict, result: dict, prov: dict, allow_dirty: bool = False) -> None:
     """Write a computed shard, refusing one computed from uncommitted code unless ``allow_dirty``;
     its scratch state is no longer needed once it is stored."""
-    import shutil
-
     if prov["dirty"] and not allow_dirty:
         raise DirtyTree(f"refusing to store {entry}: src/ has uncommitted changes (commit first, or pass "
                         "--allow-dirty / set CONVLIB_ALLOW_DIRTY=1 for an entry that must never be committed)")
     results.write(entry, params, result, prov)
-    shutil.rmtree(results.scratch(entry), ignore_errors=True)
+    results.clear_scratch(entry)
 
 
 def allow_dirty_env() -> bool:

@@ -169,9 +169,20 @@ def _atomic_write(path: Path, payload: bytes) -> None:
 
 
 def scratch(entry: Entry) -> Path:
-    """Where a shard being computed keeps resumable state: ``data/results/.state/<name>/<key>/<shard>``
-    (git ignores it; ``registry.store`` removes it)."""
-    return cache_dir() / STATE / entry.name / entry.key / (entry.shard or "all")
+    """Where a shard being computed keeps resumable state: ``data/results/.state/<name>/<key>/<commit>/<shard>``
+    (git ignores it; ``registry.store`` removes it). The commit is part of the path so that a run never
+    resumes from state that other code wrote (uncommitted changes get their own folder, ``<commit>+``)."""
+    commit, dirty = source_state()
+    version = commit[:12] + ("+" if dirty else "")
+    return cache_dir() / STATE / entry.name / entry.key / version / (entry.shard or "all")
+
+
+def clear_scratch(entry: Entry) -> None:
+    """Remove a shard's resumable state, whatever commit wrote it."""
+    import shutil
+
+    for folder in (cache_dir() / STATE / entry.name / entry.key).glob(f"*/{entry.shard or 'all'}"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def clean_tmp() -> list[Path]:
