@@ -1,20 +1,23 @@
 """Paths, effective depth and width, the least eigenvalue of the Gram matrix, and the GD bound.
 
-Effective depth and width (Chen et al. 2022, as their released code computes them): over every
-input-to-output path that uses no zero edge, a path's depth is its number of parameterised (linear)
-edges;
+Effective depth and width (Chen et al. 2022, Definition 4.1 / Eq. 13, as their released code computes
+them): over every input-to-output path that uses no zero edge, a path's depth d_p is its number of
+parameterised (linear) edges;
 
     d = mean path depth (all-skip paths count, with depth 0),   m = #{paths with depth > 0} / d,
 
-both 0 when d = 0 (no path, or only skip paths).
+both 0 when d = 0 (no path, or only skip paths); ``path_depth_counts`` counts the paths by depth
+without listing them.
 
-Convergence (Du et al. 2019; Chen et al. 2022, Theorem 1 in our words): for the squared loss
-``L = 1/2 sum_i (u_i - y_i)^2`` and gradient descent with step ``eta``, a wide enough network
+Convergence (Chen et al. 2022, Theorem 3.1 / Eq. 3, after Du et al. 2019): for the squared loss
+``L = 1/2 ||y - u||^2`` and gradient descent with a small enough step ``eta``, a wide enough network
 satisfies ``L(k) <= (1 - eta lambda_min / 2)^k L(0)``, lambda_min the least eigenvalue of the NNGP
-Gram matrix of the output node. The rate must lie in [0, 1): ``0 < eta lambda_min <= 2``. Du et al.
-prove it for ``eta = O(lambda_min / n^2)`` (constants unstated); for the linearised (kernel)
-dynamics ``r(k+1) = (I - eta H) r(k)`` the bound already holds whenever ``eta <= 2 / (lambda_max(H)
-+ lambda_min(H))`` and ``lambda_min(H) >= lambda_min``: ``step_size_ok`` checks that condition.
+Gram matrix of the output node. The rate must lie in [0, 1): ``0 < eta lambda_min <= 2``. The theorem
+asks ``eta = O(lambda_min / (N P)^2)`` (P paths, N samples; constants unstated); for the linearised
+(kernel) dynamics ``r(k+1) = (I - eta H) r(k)`` the bound already holds whenever ``eta <=
+largest_step(H) = 2 / (lambda_max(H) + lambda_min(H))`` and ``lambda_min(H) >= lambda_min``:
+``step_size_ok`` checks that condition. Lemma 3.3 and Eq. 12 bound lambda_min from above
+(``lemma33_bound``, ``eq12_bound``).
 """
 from __future__ import annotations
 
