@@ -89,3 +89,18 @@ def test_lemma31_check_and_the_implied_paper_bound():
 
 def test_share_word():
     assert ch04_depth_width.share_word(0.51) == "most" and ch04_depth_width.share_word(0.5) == "less than half"
+
+
+def test_principle_taus_and_filter_regions_on_a_hand_made_landscape():
+    d = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 1.5])
+    m = np.array([0.0, 2.0, 1.0, 2.0, 1.0, 4.0])
+    lam = np.array([0.0, 0.6, 0.4, 0.2, 0.1, 0.3])
+    R = {"mlp_depth": d, "mlp_width": m, "nb201_depth": d, "nb201_width": m,
+         **{f"{s}_lambda_{k}": lam for s in ("mlp", "nb201") for k in ("exact", "paper", "ntk")}}
+    taus = ch04_depth_width.principle_taus(R).set_index(["space", "kernel", "principle"])
+    assert taus.loc[("nb201", "exact", "depth"), "Kendall tau"] == pytest.approx(-1.0)  # deeper: smaller here
+    assert taus.loc[("mlp", "paper", "depth"), "cells"] == 5  # d = 0 left out
+    regions = ch04_depth_width.filter_regions(R)
+    assert regions.loc["kept by the filter", "cells"] == 2  # (1, 1) and (2, 2)
+    assert regions.filter(like="too deep", axis=0)["cells"].iloc[0] == 1
+    assert regions.filter(like="too wide", axis=0)["median lambda_min exact"].iloc[0] == pytest.approx(0.3)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
 from convlib import dag, data, registry, theory
 from convlib.experiments import ch03_convergence
+from convlib.nas import DEPTH_RANGE, WIDTH_RANGE, in_box
 
 
 @registry.experiment("ch04.landscape", chapter="04_effective_depth_width")
@@ -58,3 +61,34 @@ def summary_fits(R: dict) -> list[dict]:
 def share_word(r2: float) -> str:
     """``"most"`` for a share of variance above one half, else ``"less than half"``."""
     return "most" if r2 > 0.5 else "less than half"
+
+
+def principle_taus(R: dict) -> pd.DataFrame:
+    """Kendall's tau and Spearman's rho of effective depth and of width with lambda_min (each kernel of
+    ``ch04.landscape``) over the DAGs with a parameterised path (d > 0), in both spaces."""
+    rows = []
+    for space in ("mlp", "nb201"):
+        keep = R[f"{space}_depth"] > 0
+        for kernel in ("exact", "paper", "ntk"):
+            lam = R[f"{space}_lambda_{kernel}"][keep]
+            for principle in ("depth", "width"):
+                x = R[f"{space}_{principle}"][keep]
+                rows.append({"space": space, "kernel": kernel, "principle": principle, "cells": int(keep.sum()),
+                             "Kendall tau": stats.kendalltau(x, lam).statistic,
+                             "Spearman rho": stats.spearmanr(x, lam).statistic})
+    return pd.DataFrame(rows)
+
+
+def filter_regions(R: dict) -> pd.DataFrame:
+    """The NAS-Bench-201 cells the released filter keeps (``nas.in_box``) and the regions it rejects (too
+    shallow, too deep, too narrow, too wide), with their share and median lambda_min (exact, paper)."""
+    d, m = R["nb201_depth"], R["nb201_width"]
+    (d_lo, d_hi), (m_lo, m_hi) = DEPTH_RANGE, WIDTH_RANGE
+    regions = {"kept by the filter": in_box(np.column_stack([d, m])), f"too shallow (d < {d_lo})": d < d_lo,
+               f"too deep (d > {d_hi})": d > d_hi, f"too narrow (m < {m_lo}, d >= {d_lo})": (m < m_lo) & (d >= d_lo),
+               f"too wide (m > {m_hi})": m > m_hi}
+    median = lambda v, mask: float(np.median(v[mask])) if mask.any() else np.nan  # noqa: E731
+    return pd.DataFrame([{"region": name, "cells": int(mask.sum()), "share": float(mask.mean()),
+                          "median lambda_min exact": median(R["nb201_lambda_exact"], mask),
+                          "median lambda_min paper": median(R["nb201_lambda_paper"], mask)}
+                         for name, mask in regions.items()]).set_index("region")
