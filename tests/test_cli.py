@@ -17,9 +17,11 @@ def test_score_prints_one_json_object(capsys):
     assert 0 < out["rate"] < 1 and out["rate"] == pytest.approx(1 - out["eta"] * out["lambda_min_exact"] / 2)
 
 
-def test_score_of_a_cell_no_path_reaches():
+def test_score_of_a_cell_no_path_reaches(capsys):
     code = main(["score", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--data", "digits", "--n", "8"])
-    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["effective_depth"] == 0.0 and out["effective_width"] == 0.0
+    assert out["lambda_min_exact"] == 0.0 and out["lambda_min_paper"] == 0.0  # the output ignores the input
 
 
 @pytest.mark.parametrize("argv, why", [(["score", "2_21_11", "--data", "digits"], "group 3 must have 3 digits"),

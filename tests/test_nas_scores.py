@@ -31,11 +31,29 @@ def test_ntk_cond_matches_an_independent_jacobian(x):
     assert scores.ntk_cond(MIXED, x, 3) == pytest.approx(float(eig[-1] / eig[0]), rel=1e-6)
 
 
-def test_naswot_kernel_counts_agreeing_units():
-    # K_ij = sum over units of [c_i == c_j] = c c^T + (1 - c)(1 - c)^T  ==  (n + s s^T) / 2
-    c = (torch.rand(6, 40) > 0.5).float()
-    s = 2 * c - 1
-    assert torch.equal(c @ c.T + (1 - c) @ (1 - c).T, (40 + s @ s.T) / 2)
+@pytest.mark.requires_data("cifar10")
+def test_naswot_is_the_log_determinant_of_agreeing_relu_units(x, monkeypatch):
+    """Recomputed as the NASWOT release states it: binary codes c of every ReLU's input, K = c c^T +
+    (1 - c)(1 - c)^T summed over ReLUs, score log|det K|, on the same (small) network."""
+    monkeypatch.setitem(scores.NASWOT_NET, "C", 4)
+    monkeypatch.setitem(scores.NASWOT_NET, "N", 1)
+    net = scores.init_network(MIXED, 5, "cpu", **scores.NASWOT_NET)
+    K = np.zeros((len(x), len(x)))
+
+    def count(module, inputs, output) -> None:
+        K[:] += _agreements(inputs[0])
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    assert scores.naswot(MIXED, x, 5, "cpu") == pytest.approx(np.linalg.slogdet(K)[1], rel=1e-9)
+
+
+def _agreements(a: torch.Tensor) -> np.ndarray:
+    c = (a.flatten(1) > 0).double().numpy()
+    return c @ c.T + (1 - c) @ (1 - c).T
 
 
 @pytest.mark.requires_data("cifar10")

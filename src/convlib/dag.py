@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -229,12 +229,8 @@ def nb201_cells() -> list[str]:
     (none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3). So ``nb201_index`` is the
     base-5 number of the op indices. This is not the benchmark's own index order, which
     ``convlib.nas`` reads from the ground-truth file."""
-    return [_nb201_string(combo) for combo in itertools.product(NB201_OPS, repeat=6)]
-
-
-def _nb201_string(combo: Sequence[str]) -> str:
-    a, b, c, d, e, f = combo
-    return f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|"
+    return [DAG(((a,), (b, c), (d, e, f)), "nb201").to_string()
+            for a, b, c, d, e, f in itertools.product(NB201_OPS, repeat=6)]
 
 
 def nb201_index(arch: DAGLike) -> int:

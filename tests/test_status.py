@@ -1,0 +1,23 @@
+"""convlib.status: the appendix's tables read the results store (not the machine building the book)."""
+import json
+
+from convlib import runner, status
+
+
+def test_tables_describe_the_stored_results_and_their_state(toy_store):
+    store, profile = toy_store
+    runner.run(profile=profile, only=["toy"], allow_dirty=True, progress=False)
+    for path in store.glob("toy.*/**/*.json"):
+        doc = json.loads(path.read_text())
+        doc["provenance"].update(dirty=False, device="cpu (test)", python="3.11.0")
+        path.write_text(json.dumps(doc))
+    env = status.environment()
+    assert env.loc["results: device", "version"] == "cpu (test)" and env.loc["results: python", "version"] == "3.11.0"
+    assert "platform" not in env.index and "commit" not in env.index  # nothing of the building machine
+    rows = status.entries(profile).set_index("experiment")
+    assert rows.loc["toy.shards", "shards"] == 3 and rows.loc["toy.sum", "state"] == "fresh"
+    assert rows.loc["toy.sum", "parameters"] == "n=12, seed=3"
+    chapters = status.chapters(profile)
+    assert chapters.loc["00_toy", "experiments"] == 3 and chapters.loc["00_toy", "fresh"] == 3
+    (store / "toy.sum" / "0123456789ab.json").write_text(next(store.glob("toy.sum/*.json")).read_text())
+    assert status.entries(profile).set_index("key").loc["0123456789ab", "state"] == "orphan"
