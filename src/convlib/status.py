@@ -15,14 +15,15 @@ PACKAGES = ("torch", "numpy", "scipy", "pandas", "networkx", "matplotlib", "dask
             "jupyter-book", "sphinx", "myst-nb", "papermill", "nbval")
 
 
-def _docs() -> list[dict]:
-    return [doc for e in results.stored() if (doc := results.read_doc(e)) is not None]
+def _docs() -> list[tuple[results.Entry, dict]]:
+    """Every stored entry (where it lives says what it is) with its JSON."""
+    return [(e, doc) for e in results.stored() if (doc := results.read_doc(e)) is not None]
 
 
 def environment() -> pd.DataFrame:
     """The versions the cached results were computed with (from their provenance) and the pinned
     packages of the book's environment."""
-    provs = [d["provenance"] for d in _docs()]
+    provs = [doc["provenance"] for _, doc in _docs()]
     rows = [(f"results: {k}", ", ".join(sorted({str(p.get(k, '?')) for p in provs})) or "-")
             for k in ("python", "torch", "numpy", "device")]
     rows.append(("results: commits", str(len({p.get("commit") for p in provs}))))
@@ -39,8 +40,8 @@ def entries(profile: str = "paper") -> pd.DataFrame:
     devices, commits, total compute time and date of the newest shard."""
     state = {(r.name, r.key): r.state for r in runner.status(profile)}
     groups: dict[tuple[str, str], list[dict]] = {}
-    for doc in _docs():
-        groups.setdefault((doc["name"], doc["key"]), []).append(doc)
+    for entry, doc in _docs():
+        groups.setdefault((entry.name, entry.key), []).append(doc)
     rows = []
     for (name, key), docs in sorted(groups.items()):
         provs = [d["provenance"] for d in docs]
