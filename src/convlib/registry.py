@@ -208,13 +208,14 @@ def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, di
     chosen = exp.params(params)
     kwargs = chosen if shard is None else {**chosen, "shard": shard}
     _RUNNING.append(results.Entry(name, exp.key(chosen), shard))
+    state = results.source_state()  # the checkout the computation starts from
     start = time.perf_counter()
     try:
         with data.recording() as requests, fingerprint.trace() as functions:
             result = dict(exp.fn(**kwargs))
     finally:
         _RUNNING.pop()
-    return result, results.provenance(time.perf_counter() - start, functions, requests)
+    return result, results.provenance(time.perf_counter() - start, functions, requests, state)
 
 
 def scratch() -> Path:

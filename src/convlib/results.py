@@ -118,11 +118,12 @@ def device_name() -> str:
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
 
-def provenance(wall_s: float, functions, requests) -> dict:
-    """Provenance of a result computed now, which ran ``functions`` and read ``requests``."""
+def provenance(wall_s: float, functions, requests, state: tuple[str, bool] | None = None) -> dict:
+    """Provenance of a result computed now, which ran ``functions`` and read ``requests``, from the
+    checkout ``state`` = (commit, dirty) it started in (``source_state()`` now when not given)."""
     import torch
 
-    commit, dirty = source_state()
+    commit, dirty = state or source_state()
     return {
         "commit": commit, "dirty": dirty, "device": device_name(),
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
