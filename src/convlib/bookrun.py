@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from convlib import ROOT
 from convlib.registry import profile
 
-ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 APPENDIX = "appendix_reproducibility"
 

@@ -35,9 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convlib import fetch
+from convlib import ROOT, fetch
 
-ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("digits", "mnist", "cifar10")
 SPLITS = ("train", "test")
 NB201_FILE = "nasbench201/nb201_test_accuracy_200ep.csv"

@@ -40,7 +40,9 @@ from typing import IO
 
 import numpy as np
 
-REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+from convlib import ROOT
+
+REPO_DATA = ROOT / "data"
 TABLE = REPO_DATA / "checksums.json"
 TIMEOUT_S = 60
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-FOLDER = Path(__file__).resolve().parents[2] / "data" / "paper"
+from convlib import ROOT
+
+FOLDER = ROOT / "data" / "paper"
 COLUMNS = ("key", "group", "what", "value", "unit", "source")
 
 

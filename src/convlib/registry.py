@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convlib import data, fingerprint, results
+from convlib import ROOT, data, fingerprint, results
 
-PARAMS = results.ROOT / "book" / "params"
-BOOK = results.ROOT / "book"
+PARAMS = ROOT / "book" / "params"
+BOOK = ROOT / "book"
 _SHARD_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -189,7 +189,7 @@ def profile(name: str) -> dict[str, dict]:
         else:
             known = {k for e in REGISTRY.values() if e.chapter == section for k in e.keys}
         if not known:
-            raise ValueError(f"{path}: section {section!r} names no chapter (no {nb.relative_to(results.ROOT)}, "
+            raise ValueError(f"{path}: section {section!r} names no chapter (no {nb.relative_to(ROOT)}, "
                              "no experiment of that chapter)")
         unknown = sorted(set(values) - known)
         if unknown:

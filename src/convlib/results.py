@@ -35,9 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from convlib import data, fingerprint
+from convlib import ROOT, data, fingerprint
 
-ROOT = Path(__file__).resolve().parents[2]
 TMP = ".tmp"
 STATE = ".state"
 
