@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from convlib import dag, kernels
 
-FIG3 = {"2_02_002": "chain (DAG#1)", "1_01_222": "parallel (DAG#2)", "2_21_112": "mixed (DAG#3)"}
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 

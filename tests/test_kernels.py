@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from convlib import dag, kernels, mlp
+from convlib.dag import FIGURE3
 
-FIG3 = ["2_02_002", "1_01_222", "2_21_112"]
+FIG3 = list(FIGURE3.values())
 RANDOM5 = ["2_12_021_1202_20112", "1_21_102_2011_12202"]  # 5 nodes after the stem
 
 

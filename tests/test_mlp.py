@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch.func import functional_call, jacrev
 
+from convlib.dag import FIGURE3
 from convlib.mlp import DAGMLP, batches, empirical_ntk, layer_gram, train
 
-FIG3 = ["2_02_002", "1_01_222", "2_21_112"]
-MIXED = ["2_02_002", "1_01_222", "2_21_112", "0_10_201", "1_11_111"]
+FIG3 = list(FIGURE3.values())
+MIXED = FIG3 + ["0_10_201", "1_11_111"]
 
 
 def _X(n=5, d=4, seed=0, dtype=torch.float64):

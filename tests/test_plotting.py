@@ -12,6 +12,7 @@ from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 from convlib import dag as D  # noqa: E402
 from convlib import plotting  # noqa: E402
+from convlib.dag import FIGURE3
 
 NB = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
 
@@ -31,7 +32,7 @@ def _arrows(ax):
     return [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
 
 
-@pytest.mark.parametrize("arch", ["2_02_002", "1_01_222", "2_21_112", NB])
+@pytest.mark.parametrize("arch", [*FIGURE3.values(), NB])
 def test_one_arrow_per_nonzero_edge_coloured_by_kind(arch):
     fig, ax = plt.subplots()
     plotting.draw_dag(arch, ax=ax)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from convlib import dag, kernels, theory
+from convlib.dag import FIGURE3
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -37,7 +38,7 @@ def test_effective_depth_width_is_the_same_for_a_cell_and_its_mlp_analogue():
 
 def test_lambda_min_of_the_three_dags_and_the_unreachable_cell():
     X = torch.randn(8, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    for arch in ("2_02_002", "1_01_222", "2_21_112"):
+    for arch in FIGURE3.values():
         for kernel in ("exact", "paper", "ntk"):
             lam = theory.lambda_min(arch, X, kernel)
             assert lam == pytest.approx(torch.linalg.eigvalsh(theory.gram(arch, X, kernel))[0].item(), rel=1e-12)

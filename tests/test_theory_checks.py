@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from convlib.dag import FIGURE3
 from convlib.experiments import ch02_nngp, ch03_convergence, ch04_depth_width
 
 pytestmark = pytest.mark.requires_data("mnist")
-FIG3 = ["2_02_002", "1_01_222", "2_21_112"]
+FIG3 = list(FIGURE3.values())
 
 
 def test_monte_carlo_error_falls_with_width_for_the_exact_kernel_only():
