@@ -40,6 +40,10 @@ def test_committed_notebook_is_executed_without_errors(nb):
     assert code and all(c["execution_count"] is not None for c in code), f"{nb.name} is not executed"
     errors = [o.get("ename") for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{nb.name} has error outputs {errors}"
+    # stderr (warnings, progress bars) names this machine's paths and timings, which nbval then compares
+    streams = [o["name"] for c in code for o in c["outputs"] if o["output_type"] == "stream"]
+    assert "stderr" not in streams, f"{nb.name} recorded stderr output"
+    assert str(ROOT) not in nb.read_text(), f"{nb.name} records the checkout's path {ROOT}"
 
 
 def test_table_of_contents_lists_every_notebook_and_only_existing_files():

@@ -257,24 +257,22 @@ def fresh(entry: results.Entry) -> dict | None:
 
 def get(name: str, params: dict) -> dict:
     """The result of experiment ``name`` at ``params`` (the keys it takes are picked from ``params``):
-    served from the store when fresh, computed and stored when missing (every missing shard)."""
-    from tqdm.auto import tqdm
+    served from the store when fresh, computed and stored when missing (every missing shard, with a
+    progress bar on stderr when there are several: plain tqdm, so a notebook records no widget warning)."""
+    from tqdm import tqdm
 
     exp = lookup(name)
     chosen = exp.params(params)
     key = exp.key(chosen)
-    ids = exp.shard_ids(chosen)
-    parts = []
-    for shard in tqdm(ids, desc=name, unit="shard", disable=len(ids) == 1, leave=False):
-        entry = results.Entry(name, key, shard)
-        hit = fresh(entry) if results.cache_enabled() else None
-        if hit is None:
-            result, prov = compute(name, chosen, shard)
-            if results.cache_enabled():
-                store(entry, chosen, result, prov, allow_dirty_env())
-            hit = {**result, "_provenance": prov}
-        parts.append(hit)
-    return assemble(exp, parts)
+    entries = [results.Entry(name, key, shard) for shard in exp.shard_ids(chosen)]
+    parts = {e: fresh(e) if results.cache_enabled() else None for e in entries}
+    missing = [e for e in entries if parts[e] is None]
+    for entry in tqdm(missing, desc=name, unit="shard", disable=len(missing) <= 1, leave=False):
+        result, prov = compute(name, chosen, entry.shard)
+        if results.cache_enabled():
+            store(entry, chosen, result, prov, allow_dirty_env())
+        parts[entry] = {**result, "_provenance": prov}
+    return assemble(exp, [parts[e] for e in entries])
 
 
 def assemble(exp: Experiment, parts: list[dict]) -> dict:
