@@ -112,8 +112,13 @@ def test_figure4_summary_checks_the_papers_two_claims():
     table, glue = ch05_dag.figure4_summary(F)
     assert glue["fig4_order_mnist"] == "DAG#3 > DAG#2 > DAG#1" and glue["fig4_claims_mnist"] == "hold"
     assert glue["fig4_ahead_mnist"] == 100.0 and glue["fig4_final_mnist_3"] == pytest.approx(65.0)
+    assert glue["fig4_settled_mnist"] == "from epoch 1" and table.loc["MNIST", "paper's order from epoch"] == 1
     F["train_acc"] = acc[[1, 0, 2]]  # now DAG#1 is above DAG#2
     assert ch05_dag.figure4_summary(F)[1]["fig4_claims_mnist"] == "do not both hold"
+    assert ch05_dag.figure4_summary(F)[1]["fig4_settled_mnist"] == "at no epoch to the last"
+    late = acc.copy()
+    late[0, :, :2] = 1.0  # DAG#1 leads the first two epochs, then the paper's order holds
+    assert ch05_dag.figure4_summary({**F, "train_acc": late})[1]["fig4_settled_mnist"] == "from epoch 3"
 
 
 def test_space_taus_of_a_predictor_that_is_the_speed():
