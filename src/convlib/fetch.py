@@ -98,7 +98,7 @@ def sha256_arrays(path: Path) -> str:
     """sha256 of an ``.npz``'s arrays, independent of the zip container: for each array in name order,
     ``name``, ``dtype.str`` and ``shape`` (NUL-separated), then its C-order bytes."""
     h = hashlib.sha256()
-    with np.load(path, allow_pickle=False) as z:
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: closed on a bad file too
         for key in sorted(z.files):
             a = np.ascontiguousarray(z[key])
             h.update(f"{key}\0{a.dtype.str}\0{a.shape}\0".encode())
