@@ -129,6 +129,7 @@ def check(root: Path, shots: Path, chromium: str) -> list[str]:
             browser.close()
     finally:
         server.shutdown()
+        server.server_close()
     return problems
 
 

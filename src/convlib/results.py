@@ -246,7 +246,7 @@ def read(entry: Entry) -> dict | None:
     out = dict(doc["data"])
     if doc.get("arrays"):
         try:
-            with np.load(entry.npz, allow_pickle=False) as z:
+            with open(entry.npz, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed on a bad file too
                 out.update({k: z[k] for k in doc["arrays"]})
         except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
             raise CorruptEntry(f"cached result {entry.npz} is unreadable ({type(err).__name__}: {err}); "
