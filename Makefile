@@ -9,12 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= paper
 
-# Offline data: ../shared/data when it is there and CONVLIB_DATA is not set.
-ifeq ($(origin CONVLIB_DATA), undefined)
-ifneq ($(wildcard ../shared/data),)
-export CONVLIB_DATA := $(abspath ../shared/data)
-endif
-endif
+# Offline data: convlib.data.search_path reads ../shared/data beside the checkout unless CONVLIB_DATA is set.
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 

@@ -42,6 +42,17 @@ def test_bad_arguments(args, why):
         data.load(*args)
 
 
+def test_search_path_defaults_to_the_shared_copies_beside_the_checkout(monkeypatch, tmp_path):
+    checkout, shared = tmp_path / "repo", tmp_path / "shared" / "data"
+    monkeypatch.setattr(data, "ROOT", checkout)
+    monkeypatch.delenv("CONVLIB_DATA", raising=False)
+    assert data.search_path() == [checkout / "data"]  # no ../shared/data here
+    shared.mkdir(parents=True)
+    assert data.search_path() == [shared, checkout / "data"]
+    monkeypatch.setenv("CONVLIB_DATA", str(tmp_path / "mine"))  # the variable wins
+    assert data.search_path() == [tmp_path / "mine", checkout / "data"]
+
+
 def test_missing_dataset_names_where_it_looked(monkeypatch, tmp_path):
     monkeypatch.setenv("CONVLIB_DATA", str(tmp_path))
     monkeypatch.setattr(data, "ROOT", tmp_path)

@@ -117,3 +117,20 @@ def test_changed_names_edited_and_vanished_functions(package):
     write("mod.py", files["mod.py"].replace("def g(x):", "def h(x):").replace("SCALE = 2", "SCALE = 4"))
     assert fingerprint.changed(recorded) == ["convlib.mod:f", "convlib.mod:g"]
     assert fingerprint.source_hash("convlib.nowhere:f") is None
+
+
+def test_a_locator_is_left_out_of_hashes_and_of_changes(package):
+    write, files = package
+    located = files["mod.py"] + '''
+
+            @fingerprint.locator
+            def where():
+                return "here"
+            '''
+    write("mod.py", located)
+    recorded = fingerprint.hashes(["convlib.mod:f", "convlib.mod:where"])
+    assert list(recorded) == ["convlib.mod:f"] and fingerprint.is_locator("convlib.mod:where")
+    write("mod.py", located.replace('"here"', '"elsewhere"'))
+    assert fingerprint.changed({**recorded, "convlib.mod:where": "an old hash"}) == []
+    write("mod.py", located.replace("@fingerprint.locator\n", ""))  # no longer a locator: its edits count
+    assert fingerprint.changed({"convlib.mod:where": "an old hash"}) == ["convlib.mod:where"]

@@ -1,4 +1,5 @@
-"""Datasets with an offline search path: ``$CONVLIB_DATA``, then the repository's ``data/``.
+"""Datasets with an offline search path: ``$CONVLIB_DATA`` (by default the offline copies in
+``../shared/data`` beside the checkout, when that folder exists), then the repository's ``data/``.
 
 ``load`` returns flattened, standardised inputs (one sample a row) for the DAG-MLPs and the kernels;
 ``load_images`` keeps the (C, H, W) layout for the NAS-Bench-201 networks. Standardisation uses the
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convlib import ROOT, fetch
+from convlib import ROOT, fetch, fingerprint
 
 NAMES = ("digits", "mnist", "cifar10")
 SPLITS = ("train", "test")
@@ -45,10 +46,13 @@ MNIST_NORM = (0.1307, 0.3081)
 CIFAR10_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 
 
+@fingerprint.locator
 def search_path() -> list[Path]:
-    """Folders searched for data, in order: ``$CONVLIB_DATA`` (if set), then ``data/``."""
+    """Folders searched for data, in order: ``$CONVLIB_DATA`` if set, else ``../shared/data`` beside the
+    checkout if it exists; then ``data/``."""
     env = os.environ.get("CONVLIB_DATA")
-    return ([Path(env)] if env else []) + [ROOT / "data"]
+    shared = ROOT.parent / "shared" / "data"
+    return ([Path(env)] if env else [shared] if shared.is_dir() else []) + [ROOT / "data"]
 
 
 def find(*candidates: str) -> Path:

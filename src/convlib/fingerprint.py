@@ -13,6 +13,10 @@ constant it read, makes it stale. Comprehensions and generator expressions count
 they appear in; lambdas are hashed together with the other lambdas of the same scope. The text is taken
 from the source file, so the hash does not depend on the Python version that computes it.
 
+A function decorated with ``@locator`` only decides *where* a file is read from: what it found is in the
+data fingerprint (the sha256 of every file read), so it is left out of the code fingerprint, and moving
+the search path (for example to the offline copies beside the checkout) does not stale any result.
+
 A function cached with ``memo`` that answers from its cache does not run: ``memo`` records it anyway.
 The sources are read (once per process) when the first trace starts, so editing a file while a long run
 is in progress cannot change the hashes of the code that run is executing.
@@ -96,6 +100,11 @@ def memo(fn: Callable) -> Callable:
     return wrapper
 
 
+def locator(fn: Callable) -> Callable:
+    """Mark ``fn`` as a file locator (see the module docstring); it is recognised in the source."""
+    return fn
+
+
 # ---------------------------------------------------------------------- source hashes
 class _Module:
     """The normalised source of every function and module-level binding of one module."""
@@ -128,6 +137,7 @@ class _Module:
                     if a.name.split(".")[0] == PACKAGE:
                         self.bindings[a.asname or a.name.split(".")[0]] = ("module", a.name if a.asname else PACKAGE)
         self.functions: dict[str, list[ast.AST]] = {}
+        self.locators: set[str] = set()
         self._collect(tree.body, [])
 
     def _resolve(self, module: str | None, level: int) -> str | None:
@@ -147,6 +157,8 @@ class _Module:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             q = scope + [node.name]
             self.functions.setdefault(".".join(q), []).append(node)
+            if any(getattr(d, "id", getattr(d, "attr", None)) == "locator" for d in node.decorator_list):
+                self.locators.add(".".join(q))
             for d in node.decorator_list + node.args.defaults + node.args.kw_defaults:
                 if d is not None:
                     self._visit(d, scope)
@@ -245,14 +257,22 @@ def source_hash(function: str) -> str | None:
     return hashlib.sha256("\n\n".join(parts).encode()).hexdigest()[:16]
 
 
+def is_locator(function: str) -> bool:
+    """Whether ``"module:qualname"`` is decorated with ``@locator`` now."""
+    module, qualname = function.split(":", 1)
+    mod = _module(module)
+    return mod is not None and qualname in mod.locators
+
+
 def hashes(functions) -> dict[str, str | None]:
-    """``source_hash`` of each function, by name (sorted)."""
-    return {f: source_hash(f) for f in sorted(functions)}
+    """``source_hash`` of each function but the locators, by name (sorted)."""
+    return {f: source_hash(f) for f in sorted(functions) if not is_locator(f)}
 
 
 def changed(recorded: dict[str, str]) -> list[str]:
-    """The functions of a recorded fingerprint whose source differs now, or that no longer exist."""
-    return [f for f, h in sorted(recorded.items()) if source_hash(f) != h]
+    """The functions of a recorded fingerprint (locators aside) whose source differs now, or that no
+    longer exist."""
+    return [f for f, h in sorted(recorded.items()) if not is_locator(f) and source_hash(f) != h]
 
 
 def reset() -> None:
