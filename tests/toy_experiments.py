@@ -15,7 +15,8 @@ def toy_sum(n: int, seed: int) -> dict:
     return {"x": x, "total": float(x.sum()), "label": "toy"}
 
 
-@registry.experiment("toy.shards", chapter=CHAPTER, shards=lambda n, seed, delay: registry.ranges(n, 5))
+@registry.experiment("toy.shards", chapter=CHAPTER, shards=lambda n, seed, delay: registry.ranges(n, 5),
+                     probes=registry.item_probes(0.25), volatile=("pid",))
 def toy_shards(n: int, seed: int, delay: float, shard: str) -> dict:
     """A row per index of the shard, each drawn from its own seed (so placement cannot matter)."""
     span = registry.span(shard)

@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="store results computed from uncommitted code (marked dirty; never commit them)")
     r.add_argument("--status", action="store_true", help="one line per entry; exit 1 unless all are fresh")
     r.add_argument("--prune", action="store_true", help="delete stored entries no experiment asks for")
+    r.add_argument("--recheck", nargs="*", metavar="NAME",
+                   help="entries stale by a code change alone (these, or all): recompute a sample, compare with "
+                        "the stored numbers, restamp them if equal; exit 1 if any differs")
     args = parser.parse_args(argv)
     try:
         if args.command == "score":
@@ -107,6 +110,17 @@ def results_command(args) -> int:
         for row in rows:
             print(row)
         return 0 if all(r.state == "fresh" for r in rows) else 1
+    if args.recheck is not None:
+        from . import recheck
+
+        outcomes = recheck.recheck(args.profile, (args.recheck or None) or args.only)
+        for outcome in outcomes:
+            if outcome.state != "fresh":
+                print(outcome)
+        print(f"{sum(o.state == 'rechecked' for o in outcomes)} rechecked, "
+              f"{sum(o.state == 'differs' for o in outcomes)} differ, {sum(o.state == 'skipped' for o in outcomes)} "
+              f"skipped, {sum(o.state == 'fresh' for o in outcomes)} already fresh")
+        return 1 if any(o.state == "differs" for o in outcomes) else 0
     if args.prune:
         for path in runner.prune(args.profile):
             print(f"removed {path}")

@@ -6,6 +6,12 @@ returns a dict of numbers, strings, lists and numpy arrays. A long experiment de
 function of its parameters that lists shard ids; it is then called once per shard with ``shard=<id>``,
 each shard is stored as it finishes, and the parts are joined by ``combine`` (default: ``concat``).
 
+An experiment also says how ``python -m convlib results --recheck`` (``convlib.recheck``) may sample it
+after a refactor: ``probes`` (a function of its parameters, the stored seconds per shard and a seeded
+generator, returning the ``Probe``s to recompute; default: the whole entry, or its cheapest shard),
+``rtol``/``atol`` (how far a recomputed number may be from the stored one where float reductions may
+reorder; default 0: bit for bit) and ``volatile`` (keys never compared, such as seconds measured).
+
 ``get(name, params)`` is what a chapter calls: the stored result when it is there and fresh, computed
 (and stored) when it is missing, and an error naming the reason when it is stale or unreadable, because
 a chapter must never print numbers that other code or other data made. ``compute`` runs one shard
@@ -17,12 +23,14 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import math
 import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,12 +67,29 @@ def concat(parts: list[dict]) -> dict:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """One recomputation of a recheck: run the experiment on ``run_shard`` with the entry's parameters
+    updated by ``overrides``, and compare it with the stored shard ``shard`` cut by ``take(key, value)``
+    (None: compared whole). ``what`` says in words what was recomputed."""
+
+    shard: str | None
+    run_shard: str | None
+    what: str
+    overrides: dict = field(default_factory=dict)
+    take: Callable[[str, Any], Any] | None = None
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     chapter: str
     fn: Callable[..., dict]
     shards: Callable[..., list[str]] | None = None
     combine: Callable[[list[dict]], dict] = concat
+    probes: Callable[[dict, dict, np.random.Generator], list[Probe]] | None = None
+    rtol: float = 0.0
+    atol: float = 0.0
+    volatile: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -96,14 +121,17 @@ REGISTRY: dict[str, Experiment] = {}
 
 
 def experiment(name: str, chapter: str, *, shards: Callable[..., list[str]] | None = None,
-               combine: Callable[[list[dict]], dict] = concat) -> Callable:
-    """Register ``fn(**params) -> dict`` (with ``shard=`` when ``shards`` is given) as ``name``."""
+               combine: Callable[[list[dict]], dict] = concat,
+               probes: Callable[[dict, dict, np.random.Generator], list[Probe]] | None = None,
+               rtol: float = 0.0, atol: float = 0.0, volatile: tuple[str, ...] = ()) -> Callable:
+    """Register ``fn(**params) -> dict`` (with ``shard=`` when ``shards`` is given) as ``name``; the
+    keyword arguments after ``combine`` say how a recheck samples it (module docstring)."""
     def register(fn: Callable[..., dict]) -> Callable[..., dict]:
         if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"experiment {name!r} is registered twice")
         if shards is not None and "shard" not in inspect.signature(fn).parameters:
             raise ValueError(f"sharded experiment {name!r} must take a 'shard' argument")
-        REGISTRY[name] = Experiment(name, chapter, fn, shards, combine)
+        REGISTRY[name] = Experiment(name, chapter, fn, shards, combine, probes, rtol, atol, tuple(volatile))
         return fn
     return register
 
@@ -118,6 +146,24 @@ def span(shard: str) -> range:
     """The index range of a ``ranges`` shard id."""
     a, b = shard.split("-")
     return range(int(a), int(b))
+
+
+def item_probes(fraction: float = 0.01) -> Callable[[dict, dict, np.random.Generator], list[Probe]]:
+    """Probes for an experiment sharded by ``ranges`` whose items do not depend on their neighbours: a
+    seeded sample of ``fraction`` of all items (at least one), each recomputed alone as the one-item
+    shard ``"i-(i+1)"`` and compared with its row of the stored shard."""
+    def probes(params: dict, walls: dict, rng: np.random.Generator) -> list[Probe]:
+        spans = {shard: span(shard) for shard in walls}
+        items = sorted(i for s in spans.values() for i in s)
+        picked = rng.choice(items, max(1, math.ceil(len(items) * fraction)), replace=False)
+        out = []
+        for i in sorted(int(i) for i in picked):
+            shard = next(s for s, r in spans.items() if i in r)
+            row = i - spans[shard].start
+            out.append(Probe(shard, f"{i}-{i + 1}", f"item {i}",
+                             take=lambda key, v, row=row: v[row:row + 1] if isinstance(v, np.ndarray) else v))
+        return out
+    return probes
 
 
 def load_all() -> dict[str, Experiment]:

@@ -133,14 +133,8 @@ def provenance(wall_s: float, functions, requests, state: tuple[str, bool] | Non
     }
 
 
-def check(prov: dict) -> str | None:
-    """Why an entry with provenance ``prov`` is stale now (None when its code and data are current)."""
-    if "code" not in prov or "data" not in prov:
-        return "no code or data fingerprint (computed before fingerprints existed)"
-    changed = fingerprint.changed(prov["code"])
-    if changed:
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        return "code changed: " + ", ".join(changed[:3]) + more
+def data_changes(prov: dict) -> str | None:
+    """Why the data an entry read differ from the data of now (None when they are the same)."""
     try:
         now = data.fingerprint(prov.get("datasets", []))
     except (FileNotFoundError, ValueError) as err:
@@ -150,6 +144,17 @@ def check(prov: dict) -> str | None:
         return "data differ: " + ", ".join(
             f"{k} (stored {prov['data'].get(k, 'absent')[:12]}, now {now.get(k, 'absent')[:12]})" for k in diff)
     return None
+
+
+def check(prov: dict) -> str | None:
+    """Why an entry with provenance ``prov`` is stale now (None when its code and data are current)."""
+    if "code" not in prov or "data" not in prov:
+        return "no code or data fingerprint (computed before fingerprints existed)"
+    changed = fingerprint.changed(prov["code"])
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return "code changed: " + ", ".join(changed[:3]) + more
+    return data_changes(prov)
 
 
 # ---------------------------------------------------------------------- reading and writing
@@ -217,7 +222,19 @@ def write(entry: Entry, params: dict, result: dict, prov: dict) -> None:
         _atomic_write(entry.npz, buf.getvalue())
     doc = {"name": entry.name, "key": entry.key, "shard": entry.shard, "params": jsonable(params),
            "data": plain, "arrays": sorted(arrays), "provenance": prov}
+    _write_doc(entry, doc)
+
+
+def _write_doc(entry: Entry, doc: dict) -> None:
     _atomic_write(entry.json, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+
+
+def restamp(entry: Entry, prov: dict) -> None:
+    """Replace the provenance of a stored shard (its parameters, data and arrays untouched)."""
+    doc = read_doc(entry)
+    if doc is None:
+        raise FileNotFoundError(f"no stored result {entry.json}")
+    _write_doc(entry, {**doc, "provenance": prov})
 
 
 def _recompute_hint(entry: Entry) -> str:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from convlib import registry, results
 from convlib.registry import Experiment
 
-STATES = ("fresh", "missing", "stale", "corrupt", "dirty", "orphan")
-
 
 @dataclass(frozen=True)
 class Task:
@@ -33,9 +31,11 @@ class Row:
     key: str
     state: str
     detail: str = ""
+    rechecked: bool = False  # fresh by a recheck (``convlib.recheck``), not by a recomputation
 
     def __str__(self) -> str:
-        return f"{self.name:28s} {self.key:12s} {self.state:8s} {self.detail}".rstrip()
+        state = f"{self.state} (rechecked)" if self.rechecked else self.state
+        return f"{self.name:28s} {self.key:12s} {state:8s} {self.detail}".rstrip()
 
 
 def select(only: list[str] | None) -> list[Experiment]:
@@ -62,7 +62,9 @@ def _shard_state(entry: results.Entry) -> tuple[str, str]:
     if prov.get("dirty"):
         return "dirty", f"computed from uncommitted code at {prov.get('commit', '?')[:12]}"
     why = results.check(prov)
-    return ("stale", why) if why else ("fresh", "")
+    if why:
+        return "stale", why
+    return "fresh", "rechecked" if "recheck" in prov else ""
 
 
 def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
@@ -80,13 +82,14 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
         worst = next((st for st in ("corrupt", "dirty", "stale", "missing")
                       if any(x[1] == st for x in states)), "fresh")
         bad = [x for x in states if x[1] == worst]
+        rechecked = worst == "fresh" and any(x[2] == "rechecked" for x in states)
         if worst == "fresh":
             detail = f"{len(ids)} shards" if exp.shards else ""
         elif worst == "missing":
             detail = f"{len(bad)} of {len(ids)} shards missing" if exp.shards else ""
         else:
             detail = (f"{len(bad)} of {len(ids)} shards, e.g. shard {bad[0][0]}: " if exp.shards else "") + bad[0][2]
-        rows.append(Row(exp.name, key, worst, detail))
+        rows.append(Row(exp.name, key, worst, detail, rechecked))
     if not only:
         for name, key in sorted({(e.name, e.key) for e in results.stored()} - wanted):
             rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "

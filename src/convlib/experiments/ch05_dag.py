@@ -52,6 +52,7 @@ def _grid(dags: Sequence[str], n_seeds: int) -> tuple[list[str], list[int]]:
 
 
 RELEASE_CIFAR10_NORM = ((0.49139968, 0.48215827, 0.44653124), (0.2023, 0.1994, 0.2010))  # mlp_code/dataset.py
+RECHECK_EPOCHS = 3
 CHECKPOINT_EPOCHS = 5
 
 
@@ -78,7 +79,15 @@ def _save(path, state: dict) -> None:
     tmp.replace(path)
 
 
-@registry.experiment("ch05.figure4", chapter=CHAPTER, shards=figure4_shards)
+def figure4_probes(params: dict, walls: dict, rng: np.random.Generator) -> list[registry.Probe]:
+    """A recheck of Figure 4 trains the cheapest shard for its first ``RECHECK_EPOCHS`` epochs only and
+    compares them with the stored curves' first epochs (epoch e's minibatches depend on e alone)."""
+    shard, k = min(walls, key=lambda s: (walls[s], s)), min(RECHECK_EPOCHS, params["fig4_epochs"])
+    return [registry.Probe(shard, shard, f"shard {shard}, epochs 1-{k}", {"fig4_epochs": k},
+                           lambda key, v: v[..., :k] if isinstance(v, np.ndarray) else v)]
+
+
+@registry.experiment("ch05.figure4", chapter=CHAPTER, shards=figure4_shards, probes=figure4_probes)
 def figure4(fig4_datasets: list, fig4_width: int, fig4_batch: int, fig4_lr: float, fig4_epochs: int,
             fig4_seeds: int, data_seed: int, shard: str) -> dict:
     """Chen et al. (2022) Figure 4 with the released code's recipe (``mlp_code``): one Figure-3 DAG as a

@@ -35,14 +35,16 @@ def _score_range(measure: str, seed: int, shard: str) -> dict:
     return {"index": np.arange(span.start, span.stop), measure: out[measure], f"{measure}_s": out[f"{measure}_s"]}
 
 
-@registry.experiment("ch06.naswot", chapter=CHAPTER, shards=cell_shards)
+@registry.experiment("ch06.naswot", chapter=CHAPTER, shards=cell_shards, probes=registry.item_probes(),
+                     volatile=("naswot_s",))
 def naswot_scores(n_cells: int, seed: int, shard: str) -> dict:
     """NASWOT (benchmark network, minibatch of 128 drawn by ``seed``) of the cells in ``shard``, benchmark
     index order, with seconds per cell; NaN for the cells with no input-to-output path."""
     return _score_range("naswot", seed, shard)
 
 
-@registry.experiment("ch06.regions", chapter=CHAPTER, shards=cell_shards)
+@registry.experiment("ch06.regions", chapter=CHAPTER, shards=cell_shards, probes=registry.item_probes(),
+                     volatile=("regions_s",))
 def region_counts(n_cells: int, seed: int, shard: str) -> dict:
     """Linear-region counts (TENAS' thin network, 3,000 patches drawn by ``seed``) of the cells in ``shard``."""
     return _score_range("regions", seed, shard)
@@ -56,7 +58,8 @@ def ntk_sample(ntk_cells: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(benchmark.N_CELLS, ntk_cells, replace=False))
 
 
-@registry.experiment("ch06.ntk", chapter=CHAPTER, shards=lambda ntk_cells, seed: registry.ranges(ntk_cells, 250))
+@registry.experiment("ch06.ntk", chapter=CHAPTER, shards=lambda ntk_cells, seed: registry.ranges(ntk_cells, 250),
+                     probes=registry.item_probes(), volatile=("ntk_s",))
 def ntk_conditions(ntk_cells: int, seed: int, shard: str) -> dict:
     """NTK condition number (TENAS' proxy network, 72 images drawn by ``seed``) of the sampled cells
     ``ntk_sample(ntk_cells, seed)[shard]``, with seconds per cell."""
@@ -70,7 +73,7 @@ def tenas_shards(tenas_seeds: list, **_) -> list[str]:
     return [f"{v.replace('+', '_')}-{s}" for s in tenas_seeds for v in TENAS_VARIANTS]
 
 
-@registry.experiment("ch06.tenas", chapter=CHAPTER, shards=tenas_shards)
+@registry.experiment("ch06.tenas", chapter=CHAPTER, shards=tenas_shards, volatile=("seconds",))
 def tenas_runs(tenas_seeds: list, tenas_batch: int, tenas_repeat: int, shard: str) -> dict:
     """One TENAS or TENAS+DAG search (``search.tenas``, NTK on ``tenas_batch`` augmented images,
     ``tenas_repeat`` repeats, linear regions on TENAS' 3 x 1,000 patches): the variant, seed, picked
