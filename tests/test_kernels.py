@@ -145,11 +145,24 @@ def test_inputs_that_require_grad_give_the_same_kernel():
     assert torch.equal(kernels.nngp("2_21_112", X).detach(), kernels.nngp("2_21_112", inputs()))
 
 
-def test_memory_estimate_by_hand():
-    # exact NNGP: 8 bytes x n^2 x (3 (N+1)^2 + 24); the issue's score on 8,000 MNIST inputs, 3 nodes:
-    assert kernels.propagation_bytes(3, 8000, "exact") == 8 * 8000 ** 2 * (3 * 16 + 24) == 36.864e9
-    assert kernels.propagation_bytes(3, 8000, "ntk") == 8 * 8000 ** 2 * (4 * 16 + 32)
-    assert kernels.propagation_bytes(3, 8000, "paper") == 8 * 8000 ** 2 * (11 * 4 + 8)
+def test_memory_estimate_covers_the_state_the_propagation_holds():
+    """The estimate is at least the bytes of the moments each propagation keeps (an independent count of
+    its tensors) and not wildly more (at most 5x: the einsums' temporaries come on top)."""
+    X = inputs(n=12)
+    for arch in ("2_21_112", "2_12_021_1202_20112"):
+        d = dag.parse(arch)
+        N1, n = d.n_nodes + 1, 12
+        m = kernels.propagate([d], X, tangent=True)
+        moments = sum(t.numel() for t in (m.M, m.K, m.T)) * 8
+        assert moments <= kernels.propagation_bytes(d.n_nodes, n, "ntk") <= 5 * moments
+        e = kernels.propagate([d], X)
+        exact = (e.M.numel() + e.K.numel()) * 8
+        assert exact <= kernels.propagation_bytes(d.n_nodes, n, "exact") <= 5 * exact
+        for name in ("paper", "remark33"):
+            # keeps (N+1) per-node (n, n) kernels; the arc-cosine map of all earlier nodes at once makes about
+            # ten temporaries of that size
+            assert kernels.KERNELS[name].output([d], X, "cpu").shape == (1, n, n)
+            assert N1 * n * n * 8 <= kernels.propagation_bytes(d.n_nodes, n, name) <= 16 * N1 * n * n * 8
 
 
 def test_a_dag_above_the_memory_limit_is_refused_before_allocating(monkeypatch):
@@ -184,7 +197,7 @@ def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 arch, n, which = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 X = torch.randn(n, 10, dtype=torch.float64)
-kernels.KERNELS[which]([arch], X[:4])  # load what the first call loads
+kernels.gram_many([arch], X[:4], which)  # load what the first call loads
 resident, peak, done = rss(), [0], threading.Event()
 def watch():
     while not done.is_set():
@@ -192,7 +205,7 @@ def watch():
         time.sleep(2e-4)
 watcher = threading.Thread(target=watch)
 watcher.start()
-kernels.KERNELS[which]([arch], X)
+kernels.gram_many([arch], X, which)
 done.set()
 watcher.join()
 print(max(peak[0], rss()) - resident)
@@ -221,7 +234,7 @@ def test_memory_estimate_bounds_the_cuda_peak(arch, which):
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    kernels.KERNELS[which]([arch], X, device="cuda")
+    kernels.gram_many([arch], X, which, device="cuda")
     measured = torch.cuda.max_memory_allocated() - before
     assert measured <= kernels.propagation_bytes(dag.parse(arch).n_nodes, n, which) <= 3 * measured
 

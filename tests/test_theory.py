@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from convlib import dag, kernels, theory
-from convlib.dag import FIGURE3
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -36,18 +35,36 @@ def test_effective_depth_width_is_the_same_for_a_cell_and_its_mlp_analogue():
         assert theory.effective_depth_width(arch) == theory.effective_depth_width(dag.parse(arch).as_mlp())
 
 
-def test_lambda_min_of_the_three_dags_and_the_unreachable_cell():
-    X = torch.randn(8, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    for arch in FIGURE3.values():
-        for kernel in ("exact", "paper", "ntk"):
-            lam = theory.lambda_min(arch, X, kernel)
-            assert lam == pytest.approx(torch.linalg.eigvalsh(theory.gram(arch, X, kernel))[0].item(), rel=1e-12)
-            assert lam > 0
+def test_lambda_min_of_every_kernel_by_hand_on_two_orthogonal_inputs():
+    """One linear edge after the stem, two orthogonal inputs of squared norm d_in: Sigma_in = 2 I, so the stem
+    kernel is [[1, 1/pi], [1/pi, 1]] and the output kernel is V(2 K_00) with unit diagonal; every NNGP
+    kernel of a chain agrees and lambda_min = 1 - V(2 K_00)_12 (worked with the arc-cosine formula)."""
+    X = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]], dtype=torch.float64)
+    c = 1 / math.pi  # stem off-diagonal
+    s_xy, s = 2 * c, 2.0
+    th = math.acos(s_xy / s)
+    off = s * (math.sin(th) + (math.pi - th) * math.cos(th)) / (2 * math.pi)
+    for name in kernels.KERNELS:
+        lam = theory.lambda_min("2", X, name)
+        G = theory.gram("2", X, name)
+        assert lam == pytest.approx(float(G[0, 0] - abs(G[0, 1])), rel=1e-12)  # 2x2: a - |b|
+        if name != "ntk":
+            assert float(G[0, 0]) == pytest.approx(1.0, rel=1e-12) and lam == pytest.approx(1 - off, rel=1e-12)
+        else:  # the NTK adds a positive semi-definite tangent part
+            assert lam > 1 - off
     assert theory.lambda_min("2_20_000", X) == 0.0
-    # the NTK dominates the NNGP (it adds a PSD tangent part), so its least eigenvalue is larger
-    assert theory.lambda_min("2_21_112", X, "ntk") >= theory.lambda_min("2_21_112", X)
     with pytest.raises(ValueError, match="kernel must be one of"):
         theory.lambda_min("2", X, "rbf")
+
+
+def test_depth_counts_equal_a_histogram_of_the_listed_paths():
+    archs = dag.mlp_dags(3) + dag.nb201_cells()[::977] + ["2_20_000", "1_01_001"]
+    expected = [np.bincount(theory.path_depths(a), minlength=1) for a in archs]
+    got = theory.depth_counts(archs)
+    assert got.shape == (len(archs), max(len(e) for e in expected)) and got.dtype == np.float64
+    for row, e in zip(got, expected):
+        assert row[:len(e)].tolist() == e.tolist() and not row[len(e):].any()
+    assert theory.depth_counts(["2_20_000"]).tolist() == [[0.0]]
 
 
 def test_lambda_min_many_with_and_without_deduplication_agree():
@@ -84,7 +101,6 @@ def test_bound_holds_for_kernel_regression_at_the_allowed_step():
     for k in range(1, 201):
         r = r - eta * H @ r
         assert r.dot(r).item() / loss0 <= bound[k] * (1 + 1e-12)
-    assert math.isfinite(loss0)
 
 
 def test_linearised_loss_equals_iterating_gd():

@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -180,8 +181,6 @@ def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torc
 
 
 # ---------------------------------------------------------------------- memory and range
-KERNEL_NAMES = {"exact": "exact NNGP", "paper": "paper's NNGP recursion", "ntk": "NTK",
-                "remark33": "exact NNGP without first moments (Remark 3.3)"}
 MAX_GB_DEFAULT = 4.0
 
 
@@ -198,18 +197,15 @@ def max_bytes() -> float:
 
 
 def propagation_bytes(n_nodes: int, n: int, which: str) -> int:
-    """Estimated peak bytes of one DAG's propagation (``which``: "exact", "ntk", "paper" or "remark33") on
-    n inputs: ``8 n^2`` times 3 (N+1)^2 + 24, 4 (N+1)^2 + 32, or 11 (N+1) + 8 for the per-node recursions
-    (measured peaks with a margin)."""
-    N1 = n_nodes + 1
-    units = {"exact": 3 * N1 ** 2 + 24, "ntk": 4 * N1 ** 2 + 32, "paper": 11 * N1 + 8, "remark33": 11 * N1 + 8}[which]
-    return 8 * n * n * units
+    """Estimated peak bytes of one DAG's propagation of kernel ``which`` (a name of ``KERNELS``) on n
+    inputs: ``8 n^2`` times the kernel's ``units(N+1)`` (measured peaks with a margin)."""
+    return 8 * n * n * KERNELS[which].units(n_nodes + 1)
 
 
 def _check_memory(n_nodes: int, n: int, which: str) -> None:
     need, limit = propagation_bytes(n_nodes, n, which), max_bytes()
     if need > limit:
-        raise ValueError(f"the {KERNEL_NAMES[which]} of a DAG with N={n_nodes} nodes after the stem on n={n} "
+        raise ValueError(f"the {KERNELS[which].label} of a DAG with N={n_nodes} nodes after the stem on n={n} "
                          f"inputs needs about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer "
                          "inputs, or raise the limit with the environment variable CONVLIB_MAX_GB")
 
@@ -233,20 +229,18 @@ def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 
             yield chunk, [parsed[i] for i in chunk]
 
 
-def _many(dags: Sequence[DAGLike], X: torch.Tensor, which: str, device) -> torch.Tensor:
+def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
+    """Output-node Gram matrices of kernel ``kernel`` (a name of ``KERNELS``) of many DAGs, (B, n, n)
+    float64, in chunks that fit the memory budget."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
     _check_inputs(X)
     out = None
-    for idx, chunk in _batches(dags, X.shape[0], which):
-        if which == "paper":
-            G = propagate_paper(chunk, X, device)[:, -1]
-        elif which == "remark33":
-            G = propagate_remark33(chunk, X, device)[:, -1]
-        else:
-            m = propagate(chunk, X, tangent=which == "ntk", device=device)
-            G = m.K[:, -1, -1] + (m.T[:, -1, -1] if which == "ntk" else 0)
+    for idx, chunk in _batches(dags, X.shape[0], kernel):
+        G = KERNELS[kernel].output(chunk, X, device)
         if not torch.isfinite(G).all():
             scale = float((2 * X.double().pow(2).sum(1) / X.shape[1]).max())
-            raise ValueError(f"the {KERNEL_NAMES[which]} overflowed to NaN/inf: the inputs are too large (largest "
+            raise ValueError(f"the {KERNELS[kernel].label} overflowed to NaN/inf: the inputs are too large (largest "
                              f"2 |x|^2 / d_in = {scale:.3g}) for this DAG, which scales them by up to its number of "
                              "paths squared; the kernels expect standardised inputs, 2 |x|^2 / d_in of order 1 "
                              "(overflow starts near 1e150 over the number of paths squared)")
@@ -263,7 +257,7 @@ def nngp(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
 
 def nngp_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
     """Exact NNGP Gram matrices of many DAGs at once, (B, n, n) float64."""
-    return _many(dags, X, "exact", device)
+    return gram_many(dags, X, "exact", device)
 
 
 def nngp_paper(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
@@ -272,7 +266,7 @@ def nngp_paper(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
 
 
 def nngp_paper_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
-    return _many(dags, X, "paper", device)
+    return gram_many(dags, X, "paper", device)
 
 
 def ntk(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
@@ -281,10 +275,7 @@ def ntk(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
 
 
 def ntk_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
-    return _many(dags, X, "ntk", device)
-
-
-KERNELS = {"exact": nngp_many, "paper": nngp_paper_many, "ntk": ntk_many}
+    return gram_many(dags, X, "ntk", device)
 
 
 # ---------------------------------------------------------------------- the paper's K^(0) and Remark 3.3
@@ -345,4 +336,37 @@ def nngp_remark33(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
 
 def nngp_remark33_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
     """``nngp_remark33`` of many DAGs at once, (B, n, n) float64."""
-    return _many(dags, X, "remark33", device)
+    return gram_many(dags, X, "remark33", device)
+
+
+# ---------------------------------------------------------------------- the kernels, by name
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel of the output node: its name, a label for text, the peak memory of one DAG's
+    propagation in units of ``8 n^2`` bytes as a function of N+1 (measured, with a margin), and the rule
+    that computes it for a batch of DAGs of one node count, (B, n, n)."""
+
+    name: str
+    label: str
+    units: Callable[[int], int]
+    output: Callable[[Sequence[DAG], torch.Tensor, Any], torch.Tensor]
+
+
+def _exact_output(dags: Sequence[DAG], X: torch.Tensor, device) -> torch.Tensor:
+    return propagate(dags, X, device=device).K[:, -1, -1]
+
+
+def _ntk_output(dags: Sequence[DAG], X: torch.Tensor, device) -> torch.Tensor:
+    m = propagate(dags, X, tangent=True, device=device)
+    return m.K[:, -1, -1] + m.T[:, -1, -1]
+
+
+KERNELS: dict[str, Kernel] = {k.name: k for k in (
+    Kernel("exact", "exact NNGP", lambda N1: 3 * N1 ** 2 + 24, _exact_output),
+    Kernel("paper", "paper's NNGP recursion", lambda N1: 11 * N1 + 8,
+           lambda dags, X, device: propagate_paper(dags, X, device)[:, -1]),
+    Kernel("ntk", "NTK", lambda N1: 4 * N1 ** 2 + 32, _ntk_output),
+    Kernel("remark33", "exact NNGP without first moments (Remark 3.3)", lambda N1: 11 * N1 + 8,
+           lambda dags, X, device: propagate_remark33(dags, X, device)[:, -1]),
+)}
+"""Every kernel of the package by name: ``theory.gram``, ``theory.lambda_min`` and ``score`` accept these names."""

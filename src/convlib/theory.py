@@ -30,7 +30,7 @@ import torch
 
 from . import dag as _dag
 from .dag import KIND, DAGLike
-from .kernels import KERNELS, stem_kernel
+from .kernels import gram_many, stem_kernel
 
 MAX_PATHS = 100_000
 """``paths`` lists at most this many paths (a DAG on N nodes can have 2^(N-1)); counts need no list."""
@@ -97,14 +97,9 @@ def effective_depth_width(dag: DAGLike) -> tuple[float, float]:
 
 
 def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
-    """Gram matrix of the output node: ``kernel`` is "exact" (NNGP), "paper" (its recursion) or "ntk"."""
+    """Gram matrix of the output node: ``kernel`` is a name of ``kernels.KERNELS`` ("exact" NNGP, "paper"
+    recursion, "ntk", "remark33")."""
     return gram_many([dag], X, kernel, device)[0]
-
-
-def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
-    return KERNELS[kernel](dags, X, device=device)
 
 
 def lambda_min(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> float:
@@ -217,12 +212,14 @@ def eq12_value(counts: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def depth_counts(dags: Sequence[DAGLike]) -> np.ndarray:
-    """(B, D+1) path-depth counts: entry k = number of paths of the DAG with k linear edges."""
-    rows = [np.bincount(path_depths(d), minlength=1) for d in dags]
+    """(B, D+1) path-depth counts as floats: entry k = number of paths of the DAG with k linear edges
+    (``path_depth_counts``), D the largest depth of any path of any of them (D = 0 when none has one)."""
+    rows = [path_depth_counts(d) for d in dags]
     out = np.zeros((len(rows), max(len(r) for r in rows)))
     for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-    return out
+        out[i, :len(r)] = r.astype(np.float64)
+    nonzero = np.flatnonzero(out.any(0))
+    return out[:, :max(1, nonzero[-1] + 1 if nonzero.size else 1)]
 
 
 def eq12_bound(dag: DAGLike, X: torch.Tensor) -> float:
