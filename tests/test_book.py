@@ -24,7 +24,7 @@ def test_there_are_chapters():
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=ids)
 def test_parameters_cell_is_the_paper_profile_and_smoke_has_the_same_keys(nb):
-    cell = registry.parameters_cell(nb)
+    cell = bookrun.parameters_cell(nb)
     assert nb.stem in PAPER, f"book/params/paper.yaml has no section {nb.stem}"
     assert cell == PAPER[nb.stem], f"{nb.name}: parameters cell differs from book/params/paper.yaml"
     assert nb.stem in SMOKE, f"book/params/smoke.yaml has no section {nb.stem}"

@@ -100,7 +100,7 @@ def test_sources_fingerprint_and_recording(tmp_path, monkeypatch):
     with data.recording() as seen:
         data.load("mnist", "train", n=4)
     assert seen == {"mnist/train"}
-    fp = data.fingerprint(seen)
+    fp = data.content_hashes(seen)
     assert set(fp) == set(MNIST)  # no training files offline: the test files are split
     assert fp[MNIST[1]] == hashlib.sha256(data.find(MNIST[1]).read_bytes()).hexdigest()
     # an .xz copy is found under the plain name and fingerprinted by its content
@@ -108,6 +108,6 @@ def test_sources_fingerprint_and_recording(tmp_path, monkeypatch):
     (root / (MNIST[1] + ".xz")).write_bytes(lzma.compress((root / MNIST[1]).read_bytes()))
     (root / MNIST[1]).unlink()
     monkeypatch.setenv("CONVLIB_DATA", str(root))
-    assert data.find(MNIST[1]).name.endswith(".xz") and data.fingerprint(seen) == fp
+    assert data.find(MNIST[1]).name.endswith(".xz") and data.content_hashes(seen) == fp
     with pytest.raises(ValueError, match="unknown data request 'svhn/train'"):
         data.sources("svhn/train")

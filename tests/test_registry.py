@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from convlib import registry, results
+from convlib import bookrun, registry, results
 
 P = {"n": 12, "seed": 3, "delay": 0.0}
 
@@ -109,11 +109,11 @@ def test_parameters_cell_reads_literals_and_rejects_code(tmp_path):
         path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src}]}))
         return path
 
-    assert registry.parameters_cell(notebook("n = 3\nxs = [1, 2.5]\nname = 'a'\n")) == {"n": 3, "xs": [1, 2.5], "name": "a"}
+    assert bookrun.parameters_cell(notebook("n = 3\nxs = [1, 2.5]\nname = 'a'\n")) == {"n": 3, "xs": [1, 2.5], "name": "a"}
     with pytest.raises(ValueError, match="may only assign plain variables"):
-        registry.parameters_cell(notebook("import os\n"))
+        bookrun.parameters_cell(notebook("import os\n"))
     with pytest.raises(ValueError, match="exactly one code cell tagged 'parameters'"):
-        registry.parameters_cell(notebook("n = 3\n", tags=()))
+        bookrun.parameters_cell(notebook("n = 3\n", tags=()))
 
 
 def test_scratch_state_is_per_commit_and_cleared_once_stored(toy_store, monkeypatch):

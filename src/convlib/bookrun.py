@@ -13,6 +13,7 @@ profile writes to ``--out`` (default: a fresh temporary folder) and turns the ca
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
@@ -25,6 +26,20 @@ from convlib.registry import profile
 
 BOOK = ROOT / "book"
 APPENDIX = "appendix_reproducibility"
+
+
+def parameters_cell(nb: Path) -> dict:
+    """The variables assigned in a notebook's cell tagged ``parameters`` (plain literals only)."""
+    cells = [c for c in json.loads(nb.read_text())["cells"]
+             if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{nb} must have exactly one code cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ValueError(f"{nb}: the parameters cell may only assign plain variables, got {ast.unparse(node)!r}")
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
 
 
 def chapters(book: Path = BOOK) -> list[Path]:

@@ -25,14 +25,15 @@ from functools import cached_property
 
 import networkx as nx
 
-MLP_OPS = ("zero", "skip", "linear")  # digit 0, 1, 2 of the MLP form
+KINDS = ("zero", "skip", "linear")  # what the theory distinguishes: no edge, an identity-like edge, a parameterised one
+MLP_OPS = KINDS  # digit 0, 1, 2 of the MLP form
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # benchmark order
 KIND = {
     "zero": "zero", "skip": "skip", "linear": "linear",
     "none": "zero", "skip_connect": "skip", "avg_pool_3x3": "skip",
     "nor_conv_1x1": "linear", "nor_conv_3x3": "linear",
 }
-IDENTITY_OPS = ("skip", "skip_connect")
+IDENTITY_OPS = ("skip", "skip_connect")  # skip-kind operations that pass their input on unchanged
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
 _MLP_GROUP = re.compile(r"[012]+")
 _NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,8})")  # ASCII digits, no leading zeros

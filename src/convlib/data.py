@@ -134,7 +134,7 @@ def sources(request: str) -> dict[str, Path]:
     return found
 
 
-def fingerprint(requests) -> dict[str, str]:
+def content_hashes(requests) -> dict[str, str]:
     """Relative name -> content sha256 of every file the loader reads now for ``requests``."""
     out: dict[str, str] = {}
     for request in sorted(requests):
@@ -143,12 +143,12 @@ def fingerprint(requests) -> dict[str, str]:
     return out
 
 
-def _find_or_fetch(candidates: tuple[str, ...], fetch) -> Path:
+def _find_or_fetch(candidates: tuple[str, ...], download) -> Path:
     try:
         return find(*candidates)
     except FileNotFoundError as missing:
         try:
-            fetch()
+            download()
         except Exception as err:  # no network, server down: report the offline search instead
             raise FileNotFoundError(f"{missing} Download failed too: {err}") from None
         return find(*candidates)

@@ -13,7 +13,7 @@ from matplotlib.patches import FancyArrowPatch
 from convlib.dag import KIND, DAGLike, parse
 
 PALETTE: dict[str, str] = {"linear": "#0072B2", "skip": "#E69F00", "zero": "#999999"}
-"""Colour of each operation kind (``convlib.dag.KIND`` values)."""
+"""Colour of each operation kind (``convlib.dag.KINDS``)."""
 
 STYLE: dict[str, object] = {
     "figure.dpi": 110,

@@ -5,9 +5,10 @@ An entry is *stale by code* when a function it traced changed source (``convlib.
 its parameters (its key) and the data it read (their sha256) did not. A recheck recomputes a sample of
 it under the code of now, the ``Probe``s its experiment declares (``convlib.registry``; by default the
 whole entry when it is not sharded, else its cheapest stored shard; for item-wise shards a seeded 1 % of
-the items), and compares every stored number with the recomputed one: bit for bit, or within the
-``rtol``/``atol`` the experiment declares where float reductions may reorder (``|new - old| <= atol +
-rtol |old|``, NaN equal to NaN), leaving out its ``volatile`` keys (seconds measured). If all agree, every
+the items), and compares every stored number with the recomputed one: bit for bit (every computation
+runs on one intra-op thread, ``registry.compute``), or within the ``rtol``/``atol`` the experiment
+declares where float reductions may reorder (``|new - old| <= atol + rtol |old|``, NaN equal to NaN),
+leaving out its ``volatile`` keys (seconds measured). If all agree, every
 shard of the entry gets the code fingerprint of now (the functions it recorded that still exist and those
 the probes ran) and a ``recheck`` block in its provenance: commit, what was recomputed, the largest
 difference. If not, it prints where it differs and leaves the entry stale. A recheck never freshens an
@@ -87,8 +88,13 @@ def compare(stored: dict, new: dict, rtol: float = 0.0, atol: float = 0.0,
 
 
 def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float, np.ndarray, np.number)) and not isinstance(value, bool) \
-        and np.asarray(value).dtype.kind in "iuf"
+    """A number, or an array or (nested) list of numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, list, tuple, np.ndarray, np.number)):
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "iuf"
+    except ValueError:  # a ragged list
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -130,7 +136,7 @@ def recheck_entry(exp: Experiment, params: dict, seed: int = 0) -> Outcome:
     walls = {e.shard: float(p.get("wall_s", 0.0)) for e, p in provs.items()}
     chooser = exp.probes or (lambda prm, w, r: default_probes(exp, prm, w, r))
     probes = chooser(params, walls, np.random.default_rng([seed, int(key, 16)]))
-    start, traced, where = time.perf_counter(), set(), []
+    start, traced, where, commit = time.perf_counter(), set(), [], results.source_state()[0]
     compared, max_abs, max_rel = 0, 0.0, 0.0
     for probe in probes:
         run_params = {**params, **probe.overrides}
@@ -146,7 +152,6 @@ def recheck_entry(exp: Experiment, params: dict, seed: int = 0) -> Outcome:
     if where:
         more = f" and {len(where) - 5} more" if len(where) > 5 else ""
         return Outcome(exp.name, key, "differs", "; ".join(where[:5]) + more)
-    commit = results.source_state()[0]
     block = {"commit": commit, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
              "device": results.device_name(), "changed": changed,
              "recomputed": [p.what for p in probes], "compared": compared,

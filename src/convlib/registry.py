@@ -20,9 +20,7 @@ and which data made it. ``convlib.runner`` runs many shards (resuming, on Dask w
 """
 from __future__ import annotations
 
-import ast
 import inspect
-import json
 import math
 import os
 import re
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from convlib import ROOT, data, fingerprint, results
+from convlib.device import one_thread
 
 PARAMS = ROOT / "book" / "params"
 BOOK = ROOT / "book"
@@ -187,20 +186,6 @@ def lookup(name: str) -> Experiment:
 
 
 # ---------------------------------------------------------------------- profiles
-def parameters_cell(nb: Path) -> dict:
-    """The variables assigned in a notebook's cell tagged ``parameters`` (plain literals only)."""
-    cells = [c for c in json.loads(nb.read_text())["cells"]
-             if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{nb} must have exactly one code cell tagged 'parameters', found {len(cells)}")
-    out = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ValueError(f"{nb}: the parameters cell may only assign plain variables, got {ast.unparse(node)!r}")
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
-
-
 def profile_path(profile: str) -> Path:
     """``book/params/<profile>.yaml`` for a name, or the given path for a ``.yaml`` file."""
     if profile.endswith((".yaml", ".yml")):
@@ -231,6 +216,8 @@ def profile(name: str) -> dict[str, dict]:
     for section, values in sections.items():
         nb = BOOK / f"{section}.ipynb"
         if nb.is_file():
+            from convlib.bookrun import parameters_cell
+
             known = set(parameters_cell(nb))
         else:
             known = {k for e in REGISTRY.values() if e.chapter == section for k in e.keys}
@@ -249,7 +236,9 @@ _RUNNING: list[results.Entry] = []
 
 
 def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, dict]:
-    """Run one shard (or the whole of an unsharded experiment) now: ``(result, provenance)``."""
+    """Run one shard (or the whole of an unsharded experiment) now: ``(result, provenance)``, on one
+    intra-op CPU thread wherever it runs (this process, a Dask worker), so that float reductions add in
+    one order and the same parameters give the same bits."""
     exp = lookup(name)
     chosen = exp.params(params)
     kwargs = chosen if shard is None else {**chosen, "shard": shard}
@@ -257,7 +246,7 @@ def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, di
     state = results.source_state()  # the checkout the computation starts from
     start = time.perf_counter()
     try:
-        with data.recording() as requests, fingerprint.trace() as functions:
+        with one_thread(), data.recording() as requests, fingerprint.trace() as functions:
             result = dict(exp.fn(**kwargs))
     finally:
         _RUNNING.pop()

@@ -11,7 +11,7 @@ leftovers of dead runs.
 
 Provenance records the git commit (``dirty`` when ``src/`` had uncommitted changes), device, versions,
 wall time, date, and two fingerprints: ``code`` (``convlib.fingerprint``: the functions that ran and a
-hash of each one's source) and ``data`` (``convlib.data.fingerprint``: every data file read and the
+hash of each one's source) and ``data`` (``convlib.data.content_hashes``: every data file read and the
 sha256 of its content, with the requests in ``datasets``). ``check(provenance)`` compares both with the
 code and data of now; that is what makes an entry ``stale``.
 
@@ -129,14 +129,14 @@ def provenance(wall_s: float, functions, requests, state: tuple[str, bool] | Non
         "wall_s": round(wall_s, 3),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "code": fingerprint.hashes(functions),
-        "datasets": sorted(requests), "data": data.fingerprint(requests),
+        "datasets": sorted(requests), "data": data.content_hashes(requests),
     }
 
 
 def data_changes(prov: dict) -> str | None:
     """Why the data an entry read differ from the data of now (None when they are the same)."""
     try:
-        now = data.fingerprint(prov.get("datasets", []))
+        now = data.content_hashes(prov.get("datasets", []))
     except (FileNotFoundError, ValueError) as err:
         return f"data not readable now: {err}"
     diff = sorted(k for k in set(now) | set(prov["data"]) if now.get(k) != prov["data"].get(k))

@@ -148,14 +148,6 @@ def local_cluster(workers: int):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
 
 
-def compute_on_worker(name: str, params: dict, shard: str | None) -> tuple[dict, dict]:
-    """``registry.compute`` on a Dask worker: one intra-op thread (the worker has one thread)."""
-    import torch
-
-    torch.set_num_threads(1)
-    return registry.compute(name, params, shard)
-
-
 def run(profile: str = "paper", only: list[str] | None = None, force: bool = False, workers: int = 0,
         scheduler: str | None = None, allow_dirty: bool = False, progress: bool = True) -> list[Task]:
     """Compute and store the shards of ``plan``; returns the tasks done. Failures are collected and
@@ -181,7 +173,7 @@ def run(profile: str = "paper", only: list[str] | None = None, force: bool = Fal
 
         cluster = None if scheduler else local_cluster(workers)
         with Client(scheduler or cluster) as client:
-            futures = {client.submit(compute_on_worker, t.name, t.params, t.entry.shard, pure=False): t for t in tasks}
+            futures = {client.submit(registry.compute, t.name, t.params, t.entry.shard, pure=False): t for t in tasks}
             for fut in as_completed(futures):
                 task = futures[fut]
                 try:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convlib.dag import KIND
 from convlib.device import one_thread
 
 from . import scores
@@ -33,8 +34,6 @@ from .network import EDGES, cell_string, without
 TENAS_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # TENAS prunes none first
 ROUTES = tuple(tuple(EDGES.index(e) for e in zip(p, p[1:]))  # edge indices of each input-output route
                for p in ((0, 1, 2, 3), (0, 1, 3), (0, 2, 3), (0, 3)))
-# the number of parameterised (linear-kind) edges an operation adds to a path
-LINEAR_EDGES = {"skip_connect": 0, "avg_pool_3x3": 0, "nor_conv_1x1": 1, "nor_conv_3x3": 1}
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def expected_depth_width(state) -> tuple[float, float]:
     ``m = sum_{depth > 0} p / d`` (routes through an edge with no live op are absent)."""
     frac = []
     for ops in state:
-        kinds = [LINEAR_EDGES[o] for o in ops if o != "none"]
+        kinds = [int(KIND[o] == "linear") for o in ops if KIND[o] != "zero"]  # parameterised edges it adds
         frac.append({k: kinds.count(k) / len(kinds) for k in set(kinds)} if kinds else {})
     total = weighted = wide = 0.0
     for route in ROUTES:

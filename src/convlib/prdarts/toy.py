@@ -34,7 +34,6 @@ from convlib import dag as _dag
 from convlib.dag import DAGLike
 from convlib.mlp import layer_gram
 
-OPS3 = ("zero", "skip", "conv")  # the paper's t = 1, 2, 3
 ZERO, SKIP, CONV = range(3)
 ACTIVATIONS = {"softplus": F.softplus, "relu": F.relu}
 READINGS = ("in_edges", "chain")
@@ -87,8 +86,7 @@ def cell_from_dag(dag: DAGLike) -> ToyCell:
     """Binary weights from a DAG of either string form, by operation kind (zero / skip / linear ->
     zero / skip / conv; on NAS-Bench-201 ``avg_pool_3x3`` is skip-kind, as in ``convlib.dag.KIND``)."""
     d = _dag.parse(dag)
-    kinds = ("zero", "skip", "linear")
-    onehot = np.eye(3)[[kinds.index(d.kind(s, t)) for t in range(1, d.n_nodes + 1) for s in range(t)]]
+    onehot = np.eye(3)[[_dag.KINDS.index(d.kind(s, t)) for t in range(1, d.n_nodes + 1) for s in range(t)]]
     return dense_cell(onehot)
 
 
