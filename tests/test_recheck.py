@@ -77,7 +77,7 @@ def test_a_refactor_is_rechecked_on_a_sample_and_restamped(committed):
     assert block["changed"] == ["convlib.registry:span"] and len(block["recomputed"]) == 3
     assert all(w.startswith("item ") for w in block["recomputed"]) and block["max_abs_diff"] == 0.0
     assert prov["code"]["convlib.registry:span"] != "0" * 16  # the hash of now
-    assert recheck.recheck(profile, TOY)[1].state == "fresh"  # nothing left to do
+    assert list(recheck.recheck(profile, TOY))[1].state == "fresh"  # nothing left to do
 
 
 def test_a_changed_number_is_reported_and_left_stale(committed):
@@ -111,7 +111,7 @@ def test_a_recheck_never_freshens_other_data_missing_shards_or_a_dirty_checkout(
     assert _rows(profile)["toy.digits"].state == "stale"
     monkeypatch.setattr(results, "source_state", lambda: ("abc", True))
     with pytest.raises(registry.DirtyTree, match="commit first"):
-        recheck.recheck(profile, TOY)
+        list(recheck.recheck(profile, TOY))
 
 
 def test_item_probes_sample_a_seeded_fraction_of_every_item():

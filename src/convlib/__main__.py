@@ -113,10 +113,11 @@ def results_command(args) -> int:
     if args.recheck is not None:
         from . import recheck
 
-        outcomes = recheck.recheck(args.profile, (args.recheck or None) or args.only)
-        for outcome in outcomes:
+        outcomes = []
+        for outcome in recheck.recheck(args.profile, (args.recheck or None) or args.only):
+            outcomes.append(outcome)
             if outcome.state != "fresh":
-                print(outcome)
+                print(outcome, flush=True)
         print(f"{sum(o.state == 'rechecked' for o in outcomes)} rechecked, "
               f"{sum(o.state == 'differs' for o in outcomes)} differ, {sum(o.state == 'skipped' for o in outcomes)} "
               f"skipped, {sum(o.state == 'fresh' for o in outcomes)} already fresh")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,16 +167,15 @@ def recheck_entry(exp: Experiment, params: dict, seed: int = 0) -> Outcome:
                                                 + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
-def recheck(profile: str = "paper", names: list[str] | None = None, seed: int = 0) -> list[Outcome]:
-    """Recheck every experiment of ``profile`` (those named or under ``names``) that is stale by code."""
+def recheck(profile: str = "paper", names: list[str] | None = None, seed: int = 0) -> Iterator[Outcome]:
+    """Recheck every experiment of ``profile`` (those named or under ``names``) that is stale by code,
+    one ``Outcome`` per experiment as it is done."""
     from convlib import runner
 
     if results.source_state()[1]:
         raise registry.DirtyTree("src/ has uncommitted changes: commit first, then recheck "
                                  "(a recheck stamps the code of a commit)")
     sections = registry.profile(profile)
-    out = []
     for exp in runner.select(names):
         if exp.chapter in sections:
-            out.append(recheck_entry(exp, exp.params(sections[exp.chapter]), seed))
-    return out
+            yield recheck_entry(exp, exp.params(sections[exp.chapter]), seed)
