@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 .PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
-NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/appendix_*.ipynb)
+NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/intro.ipynb) $(wildcard book/appendix_*.ipynb)
 NPM_STAMP := node_modules/.installed
 MATHJAX := _build/mathjax-static/mathjax
 CHROMIUM ?= /usr/bin/chromium
@@ -102,7 +102,7 @@ site: $(STAMP) mathjax
 	if [ "$(SITE_SRC)" != . ]; then
 	  mkdir -p $(SITE_SRC)/book $(SITE_SRC)/_build $(SITE_SRC)/scripts
 	  cp _config.yml _toc.yml $(SITE_SRC)/ && cp book/*.md book/*.bib $(SITE_SRC)/book/ && cp -r book/_static $(SITE_SRC)/book/
-	  cp scripts/sphinx_dedupe.py scripts/sphinx_alt.py $(SITE_SRC)/scripts/
+	  cp scripts/sphinx_dedupe.py scripts/sphinx_reader.py $(SITE_SRC)/scripts/
 	  rm -rf $(SITE_SRC)/_build/mathjax-static && cp -r _build/mathjax-static $(SITE_SRC)/_build/
 	fi
 	rm -rf _build/html  # no stale pages from an earlier table of contents

@@ -184,20 +184,46 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
         check_site.select(site, ["nope.html"])
 
 
-def test_sphinx_alt_gives_a_captioned_figure_its_caption_as_alt_text():
+def test_sphinx_reader_gives_a_captioned_figure_its_caption_as_alt_text():
     import importlib.util
 
     from docutils import nodes
     from docutils.utils import new_document
 
-    spec = importlib.util.spec_from_file_location("sphinx_alt", ROOT / "scripts" / "sphinx_alt.py")
-    sphinx_alt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphinx_alt)
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
     doc = new_document("page")
     glued = nodes.figure("", nodes.image(uri="_images/a.png"), nodes.caption("", "Relative error\n  against width."))
     kept = nodes.figure("", nodes.image(uri="_images/b.png", alt="Set by hand."), nodes.caption("", "Caption."))
     bare = nodes.image(uri="_images/c.png")
     doc += [glued, kept, bare]
-    sphinx_alt.caption_alt(doc)
+    sphinx_reader.caption_alt(doc)
     assert [img.get("alt") for img in doc.findall(nodes.image)] == [
         "Relative error against width.", "Set by hand.", None]
+
+
+def test_sphinx_reader_titles_a_papers_result_by_its_own_number_only():
+    import importlib.util
+
+    from docutils import nodes
+    from sphinx_proof.nodes import unenumerable_node
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+
+    def block(kind, *title):
+        node = unenumerable_node(realtype=kind)
+        node += nodes.title("", "", *title)
+        return node
+
+    doc = nodes.section()
+    paper = block("lemma", nodes.Text(" (Lemma 3.2 of Chen et al. (one linear edge))"))
+    with_math = block("theorem", nodes.Text(" (Theorem 1 of Zhou et al.: the rate "), nodes.math("", "c"), nodes.Text(")"))
+    own = block("theorem", nodes.Text(" (Linear edge)"))
+    doc += [paper, with_math, own]
+    sphinx_reader.paper_titles(doc)
+    assert paper.children[0].astext() == "Lemma 3.2 of Chen et al. (one linear edge)" and paper["realtype"] == ""
+    assert with_math.children[0].astext() == "Theorem 1 of Zhou et al.: the rate c" and with_math["realtype"] == ""
+    assert own.children[0].astext() == " (Linear edge)" and own["realtype"] == "theorem"  # the book's own: unchanged

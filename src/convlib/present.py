@@ -2,15 +2,16 @@
 
 ``table`` turns a DataFrame into HTML a reader can take in at a glance: fixed decimals per column,
 thousands separators, an en dash where there is no value (never ``NaN``), every cell whole (long text
-wraps, it is never cut to "..."), no index unless it is a label. ``glue`` stores a float rounded to the
-precision it is printed at, so that a last-bit difference between machines does not rewrite a
-committed notebook.
+wraps, also inside arch strings; it is never cut to "..."), no index unless it is a label. ``glue``
+stores a float rounded to the precision it is printed at, so that a last-bit difference between
+machines does not rewrite a committed notebook.
 """
 from __future__ import annotations
 
 import html
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -23,9 +24,12 @@ _TABLE_STYLE = ("border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%;wi
                 "table-layout:auto;font-size:0.9em;line-height:1.35")
 _CAPTION_STYLE = "caption-side:top;text-align:left;font-weight:600;padding:0 0 0.3em 0"
 _TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.6em;vertical-align:bottom"
-# numbers never break; text wraps anywhere (arch strings have no spaces) so no cell is cut or overflows
+# numbers never break; text wraps at spaces and after the characters of _BREAK_AFTER (arch strings have no
+# spaces), so no cell is cut or pushes the table wider than the column
 _NUM_STYLE = "padding:0.2em 0.6em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
-_TEXT_STYLE = "padding:0.2em 0.6em;text-align:left;white-space:normal;overflow-wrap:anywhere;word-break:break-word"
+_TEXT_STYLE = "padding:0.2em 0.6em;text-align:left;white-space:normal;overflow-wrap:break-word"
+# where a long token (an arch string, a parameter list) may break: after these characters
+_BREAK_AFTER = re.compile(r"([|+_,/=~])")
 
 
 def is_missing(value: object) -> bool:
@@ -91,7 +95,8 @@ class Table:
         def td(text: str, numeric: bool, tag: str = "td") -> str:
             style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
             align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
-            return f'<{tag} style="{style}{align}">{html.escape(text)}</{tag}>'
+            body = html.escape(text) if numeric else _BREAK_AFTER.sub(r"\1<wbr>", html.escape(text))
+            return f'<{tag} style="{style}{align}">{body}</{tag}>'
 
         head = "".join(td(c, n, "th") for c, n in zip(self.columns, self.numeric))
         body = "".join("<tr>" + "".join(td(v, n) for v, n in zip(row, self.numeric)) + "</tr>\n"
@@ -148,13 +153,37 @@ def rounded(value: float, fmt: str = "{:.3g}") -> float:
     return float(number / 100 if percent else number)
 
 
+def figure_png(fig) -> object:
+    """A matplotlib figure as an IPython PNG image (what a notebook shows), drawn at the figure's
+    size and dpi; works for a ``Figure`` made without pyplot, which Jupyter would show only as text."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return Image(data=buf.getvalue(), format="png")
+
+
 def glue(name: str, value: object, fmt: str = "{:.3g}", display: bool = False) -> None:
     """``myst_nb.glue`` of ``value``, floats rounded by :func:`rounded` to the precision ``fmt`` prints;
-    integers become plain ``int``, strings, tables and figures are glued as they are."""
+    integers become plain ``int``, a matplotlib figure its PNG (:func:`figure_png`); strings, tables
+    and images are glued as they are."""
+    from matplotlib.figure import Figure
     from myst_nb import glue as _glue  # the book's environment only; importing convlib needs no myst-nb
 
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = int(value)
     elif _is_float(value):
         value = rounded(value, fmt)
+    elif isinstance(value, Figure):
+        value = figure_png(value)
     _glue(name, value, display=display)
+
+
+def glue_all(values: dict[str, object], formats: dict[str, str] | None = None, fmt: str = "{:.3g}") -> None:
+    """:func:`glue` every ``name: value``, each float at ``formats[name]`` (the precision the page prints
+    it at), else at ``fmt``."""
+    formats = formats or {}
+    for name, value in values.items():
+        glue(name, value, formats.get(name, fmt))
