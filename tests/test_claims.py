@@ -98,3 +98,16 @@ def test_every_row_has_a_verdict_from_the_vocabulary():
     assert sum(claims.counts(t).values()) == len(t)
     assert not t[t["verdict"] != "not attempted"]["ours"].isna().any()
     assert np.all(t.loc[t["key"].str.startswith("eq12_paper"), "verdict"] == "reproduced")
+
+
+@pytest.mark.slow
+def test_scorecard_keeps_every_claim_and_says_why_one_was_not_attempted():
+    card, t = claims.scorecard(), claims.table()
+    assert list(card["verdict"]) == list(t["verdict"])
+    skipped = card[card["verdict"] == "not attempted"]
+    assert len(skipped) and skipped["claim (source)"].str.contains("needs").all()
+
+
+def test_summary_of_an_unknown_chapter_is_an_error():
+    with pytest.raises(ValueError, match="no claims for chapter"):
+        claims.summary("99_nowhere")

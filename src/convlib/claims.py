@@ -91,12 +91,12 @@ def verdict(kind: str, ours: Measured | None, paper_value: float | None = None, 
 
 
 # ---------------------------------------------------------------------- our numbers, one function per claim
-OURS: dict[str, Callable[[], Measured]] = {}
+OURS: dict[str, Callable[[str], Measured]] = {}
 
 
 def ours(*keys: str) -> Callable:
-    """Register ``fn(key) -> Measured`` as the computation of our number for each of ``keys``."""
-    def register(fn: Callable[[str], Measured]) -> Callable[[str], Measured]:
+    """Register ``fn(key, profile) -> Measured`` as the computation of our number for each of ``keys``."""
+    def register(fn: Callable[[str, str], Measured]) -> Callable[[str, str], Measured]:
         for k in keys:
             OURS[k] = functools.partial(fn, k)
         return fn
@@ -104,14 +104,14 @@ def ours(*keys: str) -> Callable:
 
 
 @functools.cache
-def _section(chapter: str) -> dict:
-    return registry.profile("paper")[chapter]
+def _section(chapter: str, profile: str) -> dict:
+    return registry.profile(profile)[chapter]
 
 
 @functools.cache
-def result(name: str) -> dict:
-    """A cached result at the paper profile (its chapter's section)."""
-    return registry.get(name, _section(registry.lookup(name).chapter))
+def result(name: str, profile: str) -> dict:
+    """A result at a profile (its chapter's section): from the cache, computed when missing."""
+    return registry.get(name, _section(registry.lookup(name).chapter, profile))
 
 
 def mean_se(x) -> Measured:
@@ -149,11 +149,11 @@ def exact(value: float, detail: str = "") -> Measured:
 
 # ---- chapter 01 / 02
 @ours("nb201_cells", "nb201_unique")
-def _spaces(key: str) -> Measured:
+def _spaces(key: str, profile: str) -> Measured:
     from convlib.experiments.ch01_spaces import agreement
     from convlib.nas import benchmark
 
-    R = result("ch01.spaces")
+    R = result("ch01.spaces", profile)
     if key == "nb201_cells":
         return exact(R["nb201_size"])
     unique = benchmark.load().set_index("arch").loc[dag.nb201_cells()]["unique"]
@@ -163,37 +163,37 @@ def _spaces(key: str) -> Measured:
 
 
 @ours("closed_forms")
-def _closed_forms(key: str) -> Measured:
-    return exact(np.max(result("ch02.closed_forms")["max_abs_diff"]))
+def _closed_forms(key: str, profile: str) -> Measured:
+    return exact(np.max(result("ch02.closed_forms", profile)["max_abs_diff"]))
 
 
 @ours("recursion_is_nngp")
-def _recursion(key: str) -> Measured:
-    G = result("ch02.paper_gap")
+def _recursion(key: str, profile: str) -> Measured:
+    G = result("ch02.paper_gap", profile)
     return exact((G["gap"] > 1e-12).sum(), f"of {len(G['gap'])} DAGs")
 
 
 # ---- chapter 03
 @ours("thm31_slack")
-def _slack(key: str) -> Measured:
-    R = result("ch03.gd")
+def _slack(key: str, profile: str) -> Measured:
+    R = result("ch03.gd", profile)
     slack = R["bound"][R["dag_index"]][:, 1:] / R["ratio"][:, 1:]
     last = slack[:, -1]
     return exact(slack.min(), f"{len(slack)} runs; at the last step the bound is {last.min():.3g} to "
                               f"{last.max():.3g} times the loss")
 
 
-def _eq12_row(space: str, kernel: str) -> dict:
+def _eq12_row(space: str, kernel: str, profile: str) -> dict:
     from convlib.experiments import ch03_convergence
 
-    rows = ch03_convergence.eq12_checks(result("ch03.eq12"))
+    rows = ch03_convergence.eq12_checks(result("ch03.eq12", profile))
     return next(r for r in rows if r["space"] == space and r["kernel"] == kernel and r["bound"] == "Eq. 12")
 
 
 @ours("eq12_paper_mlp", "eq12_paper_nb201", "eq12_exact_mlp", "eq12_exact_nb201")
-def _eq12(key: str) -> Measured:
+def _eq12(key: str, profile: str) -> Measured:
     _, kernel, space = key.split("_")
-    r = _eq12_row("MLP-DAGs" if space == "mlp" else "NAS-Bench-201", kernel)
+    r = _eq12_row("MLP-DAGs" if space == "mlp" else "NAS-Bench-201", kernel, profile)
     return exact(r["violations"], f"of {r['DAGs']:,}; Kendall tau of bound with lambda_min {r['Kendall tau']:+.3f}")
 
 
@@ -205,8 +205,8 @@ def figure3_values(S: dict, values: np.ndarray) -> np.ndarray:
 
 
 @ours("fig3_lambda_order", "fig3_lambda_order_scale_free")
-def _fig3_order(key: str) -> Measured:
-    S = result("ch03.scale_free")
+def _fig3_order(key: str, profile: str) -> Measured:
+    S = result("ch03.scale_free", profile)
     lam = figure3_values(S, S["exact_lam"])
     free = lam / figure3_values(S, S["exact_diag"])
     cond = figure3_values(S, S["exact_lmax"]) / lam
@@ -227,11 +227,11 @@ def _nb201(space_key: str, R: dict, S: dict) -> tuple[np.ndarray, np.ndarray]:
 
 @ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "depth_lambda_nb201_scale_free",
       "width_lambda_nb201_scale_free")
-def _principles(key: str) -> Measured:
-    R = result("ch04.landscape")
+def _principles(key: str, profile: str) -> Measured:
+    R = result("ch04.landscape", profile)
     what, _, space = key.split("_")[:3]
     if key.endswith("scale_free"):
-        x, y = _nb201(what, R, result("ch04.scale_free"))
+        x, y = _nb201(what, R, result("ch04.scale_free", profile))
     else:
         keep = R[f"{space}_depth"] > 0
         x, y = R[f"{space}_{what}"][keep], R[f"{space}_lambda_exact"][keep]
@@ -239,19 +239,19 @@ def _principles(key: str) -> Measured:
 
 
 # ---- chapter 05
-def _fig4_auc(ds: str) -> dict[str, np.ndarray]:
+def _fig4_auc(ds: str, profile: str) -> dict[str, np.ndarray]:
     """Per Figure-3 DAG name, each seed's training accuracy averaged over the epochs (%)."""
     from convlib.dag import FIGURE3
 
-    F = result("ch05.figure4")
+    F = result("ch05.figure4", profile)
     names = {a: n for n, a in FIGURE3.items()}
     return {names[F["dag"][i]]: 100 * F["train_acc"][i].mean(-1) for i, d in enumerate(F["dataset"]) if d == ds}
 
 
 @ours("fig4_mnist_2v1", "fig4_mnist_3v2", "fig4_cifar10_2v1", "fig4_cifar10_3v2")
-def _fig4(key: str) -> Measured:
+def _fig4(key: str, profile: str) -> Measured:
     _, ds, pair = key.split("_")
-    auc = _fig4_auc(ds)
+    auc = _fig4_auc(ds, profile)
     a, b = f"DAG#{pair[0]}", f"DAG#{pair[2]}"
     m = welch(auc[a], auc[b])
     return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.value / m.se:.1f} standard errors over {m.n} seeds each")
@@ -263,9 +263,9 @@ def _speed(loss: np.ndarray) -> np.ndarray:
 
 
 @ours("fig3_gd_mnist_2v1", "fig3_gd_mnist_3v2", "fig3_own_mnist_2v1", "fig3_own_mnist_3v2")
-def _fig3_gd(key: str) -> Measured:
+def _fig3_gd(key: str, profile: str) -> Measured:
     _, mode, ds, pair = key.split("_")
-    R = result("ch05.figure3_gd" if mode == "gd" else "ch05.figure3_scale_free")
+    R = result("ch05.figure3_gd" if mode == "gd" else "ch05.figure3_scale_free", profile)
     speed = _speed(R[f"{ds}_loss"])
     m = welch(speed[int(pair[0]) - 1], speed[int(pair[2]) - 1])
     return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds per DAG")
@@ -273,16 +273,16 @@ def _fig3_gd(key: str) -> Measured:
 
 @ours("space_lambda_mnist", "space_lambda_cifar10", "space_depth_mnist", "space_depth_cifar10",
       "space_own_lambda_mnist", "space_own_lambda_cifar10", "space_own_depth_mnist", "space_own_depth_cifar10")
-def _space(key: str) -> Measured:
+def _space(key: str, profile: str) -> Measured:
     parts = key.split("_")
     mode = "own" if parts[1] == "own" else "fixed"
     what, ds = parts[-2], parts[-1]
-    R = result("ch05.all_dags_seeds")
+    R = result("ch05.all_dags_seeds", profile)
     speed = R[f"{ds}_speed_{mode}"]
     lam = R[f"{ds}_exact_lam"] / (np.where(R[f"{ds}_exact_diag"] > 0, R[f"{ds}_exact_diag"], 1) if mode == "own" else 1)
     x = lam if what == "lambda" else R["depth"]
     live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
-    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=_section("05_dag_experiments")["n_boot"])
+    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=_section("05_dag_experiments", profile)["n_boot"])
     per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
     return Measured(m.value, m.se, m.lo, m.hi, None,
                     f"{live.sum()} DAGs x {len(speed)} seeds; per seed " + " / ".join(f"{t:+.3f}" for t in per_seed))
@@ -290,21 +290,21 @@ def _space(key: str) -> Measured:
 
 # ---- chapter 06
 @functools.cache
-def _nas() -> dict:
+def _nas(profile: str) -> dict:
     from convlib.experiments import ch06_nas as ch
 
-    p = _section("06_nas_speedup")
-    W = result("ch06.naswot")
+    p = _section("06_nas_speedup", profile)
+    W = result("ch06.naswot", profile)
     dw = ch.depth_width()
     return {"runs": ch.wot_readings(W, dw, p["n_samples"], p["n_runs"], p["search_seed"]),
-            "tenas": result("ch06.tenas"), "dw": dw, "W": W}
+            "tenas": result("ch06.tenas", profile), "dw": dw, "W": W}
 
 
 @ours("wot_cifar10", "wot_cifar100", "wot_imagenet16", "wotdag_cifar10", "wotdag_cifar100", "wotdag_imagenet16",
       "wotdag_half_cifar10", "wotdag_half_cifar100", "wotdag_half_imagenet16", "effect_cifar10",
       "effect_cifar100", "effect_imagenet16", "wot_saving", "wot_saving_half")
-def _wot(key: str) -> Measured:
-    runs = _nas()["runs"]
+def _wot(key: str, profile: str) -> Measured:
+    runs = _nas(profile)["runs"]
     box = "half radius" if "half" in key else "released"
     if key.startswith("wot_saving"):
         a, b = runs["WOT"]["seconds"], runs[box]["seconds"]
@@ -321,10 +321,10 @@ def _wot(key: str) -> Measured:
 
 @ours("tenas_cifar10", "tenas_cifar100", "tenas_imagenet16", "tenasdag_cifar10", "tenasdag_cifar100",
       "tenasdag_imagenet16", "tenas_saving")
-def _tenas(key: str) -> Measured:
+def _tenas(key: str, profile: str) -> Measured:
     from convlib.nas import benchmark
 
-    T = _nas()["tenas"]
+    T = _nas(profile)["tenas"]
     variant = np.asarray(T["variant"])
     if key == "tenas_saving":
         a, b = T["seconds"][variant == "TENAS"], T["seconds"][variant == "TENAS+DAG"]
@@ -336,10 +336,10 @@ def _tenas(key: str) -> Measured:
 
 
 @ours("table3_1", "table3_0.75", "table3_0.5", "table3_0.25")
-def _table3(key: str) -> Measured:
+def _table3(key: str, profile: str) -> Measured:
     from convlib.experiments import ch06_nas as ch
 
-    p, nas = _section("06_nas_speedup"), _nas()
+    p, nas = _section("06_nas_speedup", profile), _nas(profile)
     f = float(key.split("_")[1])
     runs = ch.wot_runs(nas["W"], p["n_samples"], p["n_runs"], p["search_seed"], ch.filter_box(nas["dw"], f), nas["dw"])
     m = mean_se(runs["cifar100"])
@@ -347,15 +347,15 @@ def _table3(key: str) -> Measured:
 
 
 @ours("acc_depth", "acc_lambda_trace")
-def _accuracy(key: str) -> Measured:
+def _accuracy(key: str, profile: str) -> Measured:
     from convlib.nas import benchmark
 
-    nas = _nas()
+    nas = _nas(profile)
     every = nas["W"]["index"][np.isfinite(nas["W"]["naswot"])]
     acc = benchmark.load()["cifar10"].to_numpy()[every]
     if key == "acc_depth":
         return tau_ci(nas["dw"][every, 0], acc, n_boot=200)
-    L = result("ch06.lambda_min")
+    L = result("ch06.lambda_min", profile)
     x = L["lambda_min"][every] / L["trace"][every]
     ok = np.isfinite(x)
     return tau_ci(x[ok], acc[ok], n_boot=200)
@@ -363,23 +363,23 @@ def _accuracy(key: str) -> Measured:
 
 # ---- chapter 07
 @ours("thm1_rate")
-def _thm1(key: str) -> Measured:
-    T1 = result("ch07.theorem1")
-    m = tau_ci(T1["lambda_pr_in_edges"], T1["rate"], _section("07_pr_darts")["n_boot"], method="spearman")
+def _thm1(key: str, profile: str) -> Measured:
+    T1 = result("ch07.theorem1", profile)
+    m = tau_ci(T1["lambda_pr_in_edges"], T1["rate"], _section("07_pr_darts", profile)["n_boot"], method="spearman")
     return Measured(m.value, 0.0, m.lo, m.hi, None, f"{len(T1['rate'])} cells; interval over cells")
 
 
 @ours("thm4_rate")
-def _thm4(key: str) -> Measured:
-    T4 = result("ch07.theorem4")
+def _thm4(key: str, profile: str) -> Measured:
+    T4 = result("ch07.theorem4", profile)
     d = T4["rate_B"] - T4["rate_A"]
     m = mean_se(d)
     return Measured(m.value, m.se, m.lo, m.hi, m.n, f"B faster in {(d > 0).mean():.0%} of {len(d)} draws")
 
 
 @ours("fig2_skips")
-def _fig2(key: str) -> Measured:
-    SF = result("ch07.skip_fraction")
+def _fig2(key: str, profile: str) -> Measured:
+    SF = result("ch07.skip_fraction", profile)
     last = np.array_split(np.arange(SF["curves"].shape[-1]), 3)[2]
     per_seed = SF["curves"][..., last].mean(-1)  # (fractions, seeds)
     m = welch(per_seed[0], per_seed[-1])
@@ -387,9 +387,9 @@ def _fig2(key: str) -> Measured:
 
 
 @ours("search_top2", "search_argmax")
-def _search(key: str) -> Measured:
-    p = _section("07_pr_darts")
-    S = result("ch07.search")
+def _search(key: str, profile: str) -> Measured:
+    p = _section("07_pr_darts", profile)
+    S = result("ch07.search", profile)
     rule = key.split("_")[1]
     acc = S[f"acc_{rule}"][:, :, -1]  # (variants, seeds)
     v = list(p["variants"])
@@ -439,10 +439,10 @@ def paper_number(row: dict) -> tuple[float | None, float]:
     return _resolve(row["paper_value"]), math.sqrt(sum(s * s for s in sds) / runs) if sds else 0.0
 
 
-def evaluate(row: dict) -> dict:
-    """One claim with ours, the difference and the verdict."""
+def evaluate(row: dict, profile: str = "paper") -> dict:
+    """One claim with ours (from the results at ``profile``), the difference and the verdict."""
     fn = OURS.get(row["key"])
-    m = fn() if fn else None
+    m = fn(profile) if fn else None
     p, p_se = paper_number(row)
     ref = float(row["reference"] or 0)
     v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
@@ -461,25 +461,70 @@ def evaluate(row: dict) -> dict:
 
 
 @functools.cache
-def _table() -> pd.DataFrame:
-    return pd.DataFrame([evaluate(r) for r in read()])
+def _chapter(chapter: str, profile: str) -> pd.DataFrame:
+    return pd.DataFrame([evaluate(r, profile) for r in read() if r["chapter"] == chapter])
 
 
-def table() -> pd.DataFrame:
-    """Every claim evaluated, in file order."""
-    return _table().copy()
+def table(profile: str = "paper", chapter: str | None = None) -> pd.DataFrame:
+    """The claims (of one chapter, or all) evaluated on the results at ``profile``, in file order."""
+    chapters = [chapter] if chapter else list(dict.fromkeys(r["chapter"] for r in read()))
+    if chapter and chapter not in {r["chapter"] for r in read()}:
+        raise ValueError(f"no claims for chapter {chapter!r}; chapters: {sorted({r['chapter'] for r in read()})}")
+    return pd.concat([_chapter(c, profile) for c in chapters], ignore_index=True)
 
 
-def summary(chapter: str) -> pd.DataFrame:
+def summary(chapter: str, profile: str = "paper") -> pd.DataFrame:
     """The claims of one chapter (notebook stem): claim, source, paper, ours, 95 % interval, difference,
     verdict, note."""
-    t = table()
-    if chapter not in set(t["chapter"]):
-        raise ValueError(f"no claims for chapter {chapter!r}; chapters: {sorted(set(t['chapter']))}")
-    return t[t["chapter"] == chapter].drop(columns=["chapter", "key", "seeds"]).reset_index(drop=True)
+    return table(profile, chapter).drop(columns=["chapter", "key", "seeds"])
 
 
 def counts(t: pd.DataFrame | None = None) -> dict[str, int]:
     """How many claims got each verdict, in the order of ``VERDICTS``."""
     t = table() if t is None else t
     return {v: int((t["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def scorecard(profile: str = "paper") -> pd.DataFrame:
+    """Every claim as one line of the book's scorecard: chapter number, the claim with its source (and,
+    for a claim not attempted, what it would take), paper, ours, 95 % interval, difference, verdict."""
+    t = table(profile)
+    claim = t["claim"] + " (" + t["source"] + ")"
+    why = t["note"].str.replace("not attempted: ", "", regex=False)
+    claim = claim.where(t["verdict"] != "not attempted", claim + ": " + why)
+    return pd.DataFrame({"ch.": t["chapter"].str[:2], "claim (source)": claim, "paper": t["paper"],
+                         "ours": t["ours"], "95% interval": t["95% interval"], "difference": t["difference"],
+                         "verdict": t["verdict"]})
+
+
+def _with_interval(row: pd.Series) -> str:
+    return f"{row['ours']} {row['95% interval']}" if row["95% interval"] else row["ours"]
+
+
+def scale_summary(profile: str = "paper") -> dict[str, str]:
+    """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
+    diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
+    (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
+    with depth at its own step (``tau_own_depth_<ds>``), and ``scale_verdict``: a sentence the intervals
+    decide."""
+    t = table(profile).set_index("key")
+    S = result("ch03.scale_free", profile)
+    lam = figure3_values(S, S["exact_lam"])
+    out = {"raw_fig3": " / ".join(f"{x:.3g}" for x in lam),
+           "free_fig3": " / ".join(f"{x:.3g}" for x in lam / figure3_values(S, S["exact_diag"]))}
+    signs = []
+    for ds in ("mnist", "cifar10"):
+        out[f"tau_fixed_{ds}"] = _with_interval(t.loc[f"space_lambda_{ds}"])
+        out[f"tau_own_{ds}"] = _with_interval(t.loc[f"space_own_lambda_{ds}"])
+        out[f"tau_own_depth_{ds}"] = _with_interval(t.loc[f"space_own_depth_{ds}"])
+        signs.append(t.loc[f"space_own_lambda_{ds}", "verdict"])
+    if all(v == "reproduced" for v in signs):
+        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min still ranks convergence on both "
+                                "datasets: connectivity matters beyond the scale it brings, though less.")
+    elif all(v == "not reproduced" for v in signs):
+        out["scale_verdict"] = ("With the scale removed, the ranking reverses on both datasets: what the raw "
+                                "lambda_min measured was mostly the output scale that more paths bring.")
+    else:
+        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min does not rank convergence the "
+                                "same way on both datasets: the raw ordering rests largely on the output scale.")
+    return out

@@ -321,3 +321,11 @@ def readings_table(runs: dict) -> pd.DataFrame:
                          "|diff| of saving (points)": abs(saving - theirs["saving"])}
     rows["paper"] = {**{ds: float(theirs[ds]) for ds in benchmark.DATASETS}, "time saved (%)": float(theirs["saving"])}
     return pd.DataFrame(rows).T.rename_axis("box")
+
+
+def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
+    """Which reading of the box lies nearer the paper's Table-2 row: by the accuracies (``closer_acc``) and by
+    the time saved (``closer_saving``)."""
+    ours = readings.loc[list(BOX_READINGS)]
+    return {"closer_acc": str(ours["mean |diff| to paper (points)"].idxmin()),
+            "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}
