@@ -171,3 +171,20 @@ def test_spectrum_stats_match_direct_eigenvalues():
         assert got["lam"][i] == pytest.approx(float(ev[0]), rel=1e-9, abs=1e-12)
         assert got["lmax"][i] == pytest.approx(float(ev[-1]), rel=1e-9)
         assert got["diag"][i] == pytest.approx(float(K.diagonal().mean()), rel=1e-12)
+
+
+def test_scale_table_and_figure3_speeds_on_made_up_runs():
+    rng = np.random.default_rng(0)
+    depth = np.array([0.0, 1.0, 2.0, 4.0, 3.0])
+    lam = np.array([0.0, 4.0, 3.0, 1.0, 2.0])
+    fast = np.array([0.0, 4.0, 3.0, 1.0, 2.0])  # speed ordered as lambda_min: tau +1 over the live DAGs
+    S = {"depth": depth, "width": np.arange(5.0), "digits_exact_lam": lam, "digits_exact_diag": np.ones(5),
+         "digits_speed_fixed": np.stack([fast, fast + 0.01]), "digits_speed_own": np.stack([-fast, -fast])}
+    t = ch05_dag.scale_table(S, ["digits"], n_boot=20).set_index(["training", "predictor"])
+    assert t.loc[("one step for all", "lambda_min"), "Kendall tau"] == pytest.approx(1.0)
+    assert t.loc[("own step (scale removed)", "lambda_min / mean diagonal"), "Kendall tau"] == pytest.approx(-1.0)
+    assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)
+    loss = np.exp(-rng.uniform(0, 1, (3, 4, 1)) * np.arange(5))  # speed = the drawn rate x 4 steps
+    R = {"digits_loss": loss}
+    f = ch05_dag.figure3_speeds(R, ["digits"])
+    np.testing.assert_allclose(f["speed (mean)"], np.log(loss[..., 0] / loss[..., -1]).mean(1))

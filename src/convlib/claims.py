@@ -197,19 +197,14 @@ def _eq12(key: str, profile: str) -> Measured:
     return exact(r["violations"], f"of {r['DAGs']:,}; Kendall tau of bound with lambda_min {r['Kendall tau']:+.3f}")
 
 
-def figure3_values(S: dict, values: np.ndarray) -> np.ndarray:
-    """``values`` (one per DAG of ``S["dags"]``) at the Figure-3 DAGs, in the order DAG#1, #2, #3."""
-    from convlib.dag import FIGURE3
-
-    return np.array([values[list(S["dags"]).index(a)] for a in FIGURE3.values()])
-
-
 @ours("fig3_lambda_order", "fig3_lambda_order_scale_free")
 def _fig3_order(key: str, profile: str) -> Measured:
+    from convlib.experiments import ch03_convergence
+
     S = result("ch03.scale_free", profile)
-    lam = figure3_values(S, S["exact_lam"])
-    free = lam / figure3_values(S, S["exact_diag"])
-    cond = figure3_values(S, S["exact_lmax"]) / lam
+    lam = ch03_convergence.figure3_values(S, S["exact_lam"])
+    free = lam / ch03_convergence.figure3_values(S, S["exact_diag"])
+    cond = ch03_convergence.figure3_values(S, S["exact_lmax"]) / lam
     v = free if key.endswith("scale_free") else lam
     detail = ("lambda_min / mean diagonal " + " / ".join(f"{x:.3g}" for x in free) + "; condition number "
               + " / ".join(f"{x:,.0f}" for x in cond) if key.endswith("scale_free")
@@ -507,11 +502,13 @@ def scale_summary(profile: str = "paper") -> dict[str, str]:
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
     with depth at its own step (``tau_own_depth_<ds>``), and ``scale_verdict``: a sentence the intervals
     decide."""
+    from convlib.experiments import ch03_convergence
+
     t = table(profile).set_index("key")
     S = result("ch03.scale_free", profile)
-    lam = figure3_values(S, S["exact_lam"])
+    lam = ch03_convergence.figure3_values(S, S["exact_lam"])
     out = {"raw_fig3": " / ".join(f"{x:.3g}" for x in lam),
-           "free_fig3": " / ".join(f"{x:.3g}" for x in lam / figure3_values(S, S["exact_diag"]))}
+           "free_fig3": " / ".join(f"{x:.3g}" for x in lam / ch03_convergence.figure3_values(S, S["exact_diag"]))}
     signs = []
     for ds in ("mnist", "cifar10"):
         out[f"tau_fixed_{ds}"] = _with_interval(t.loc[f"space_lambda_{ds}"])

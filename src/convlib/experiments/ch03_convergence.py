@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 
@@ -199,3 +200,20 @@ def scale_free(dataset: str, n: int, seed: int) -> dict:
     for kernel in ("exact", "paper", "ntk"):
         out |= {f"{kernel}_{k}": v for k, v in spectrum_stats(space, X, kernel).items()}
     return out
+
+
+def figure3_values(S: dict, values: np.ndarray) -> np.ndarray:
+    """``values`` (one per DAG of ``S["dags"]``) at the Figure-3 DAGs, in the order DAG#1, #2, #3."""
+    return np.array([values[list(S["dags"]).index(a)] for a in FIGURE3.values()])
+
+
+def scale_free_table(S: dict) -> pd.DataFrame:
+    """The Figure-3 DAGs in ``ch03.scale_free``: per kernel (exact NNGP, NTK), lambda_min, the mean diagonal,
+    their ratio (lambda_min with the kernel's scale removed) and the condition number lambda_max / lambda_min."""
+    rows = []
+    for kernel, label in (("exact", "NNGP (exact)"), ("ntk", "NTK")):
+        lam, diag, lmax = (figure3_values(S, S[f"{kernel}_{k}"]) for k in ("lam", "diag", "lmax"))
+        for name, a, b, c in zip(FIGURE3, lam, diag, lmax):
+            rows.append({"kernel": label, "DAG": f"{name} {FIGURE3[name]}", "lambda_min": a, "mean diagonal": b,
+                         "lambda_min / mean diagonal": a / b, "condition number": c / a})
+    return pd.DataFrame(rows)

@@ -361,3 +361,37 @@ def all_dags_seeds(datasets: list, space_nodes: int, space_n: int, space_width: 
         for kernel in ("exact", "ntk"):
             out |= {f"{ds}_{kernel}_{k}": v for k, v in ch03_convergence.spectrum_stats(dags, X, kernel).items()}
     return out
+
+
+def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataFrame:
+    """``ch05.all_dags_seeds`` at one step for all and at each DAG's own step: Kendall's tau of the
+    seed-mean convergence speed with lambda_min (raw at one step, over the mean diagonal at the own step,
+    where the output scale is removed), with effective depth and with effective width, each with its
+    bootstrap interval over the DAGs with a path and its range over the seeds."""
+    rows = []
+    for ds in datasets:
+        lam, diag = S[f"{ds}_exact_lam"], S[f"{ds}_exact_diag"]
+        free = lam / np.where(diag > 0, diag, 1)
+        for mode, label, scale in (("fixed", "one step for all", lam), ("own", "own step (scale removed)", free)):
+            speed = S[f"{ds}_speed_{mode}"]
+            live = (lam > 0) & np.isfinite(speed).all(0)
+            for name, x in (("lambda_min" if mode == "fixed" else "lambda_min / mean diagonal", scale),
+                            ("effective depth", S["depth"]), ("effective width", S["width"])):
+                tau = stats.rank_correlation_ci(speed[:, live].mean(0), x[live], "kendall", n_boot, seed=seed)
+                per_seed = [stats.rank_correlation(s[live], x[live]) for s in speed]
+                rows.append({"dataset": DATASET_NAMES[ds], "training": label, "predictor": name,
+                             "Kendall tau": tau.value, "95% CI low": tau.lo, "95% CI high": tau.hi,
+                             "seeds: lowest tau": min(per_seed), "seeds: highest tau": max(per_seed)})
+    return pd.DataFrame(rows)
+
+
+def figure3_speeds(R: dict, datasets: list) -> pd.DataFrame:
+    """Mean and standard error over seeds of ``log(L_0 / L_T)`` for each Figure-3 DAG (``ch05.figure3_gd`` or
+    ``ch05.figure3_scale_free``)."""
+    rows = []
+    for ds in datasets:
+        speed = np.log(R[f"{ds}_loss"][..., 0] / R[f"{ds}_loss"][..., -1])
+        for (name, arch), s in zip(FIGURE3.items(), speed):
+            rows.append({"dataset": DATASET_NAMES[ds], "DAG": f"{name} {arch}", "speed (mean)": s.mean(),
+                         "standard error": s.std(ddof=1) / np.sqrt(len(s))})
+    return pd.DataFrame(rows)
