@@ -227,3 +227,32 @@ def test_sphinx_reader_titles_a_papers_result_by_its_own_number_only():
     assert paper.children[0].astext() == "Lemma 3.2 of Chen et al. (one linear edge)" and paper["realtype"] == ""
     assert with_math.children[0].astext() == "Theorem 1 of Zhou et al.: the rate c" and with_math["realtype"] == ""
     assert own.children[0].astext() == " (Linear edge)" and own["realtype"] == "theorem"  # the book's own: unchanged
+
+
+def test_bookrun_does_not_interrupt_a_kernel_it_shuts_down():
+    """jupyter_client interrupts (SIGINT) before every shutdown; a kernel inside a handler then logs
+    'KeyboardInterrupt caught in kernel'. The runner's manager interrupts a running kernel, not one it
+    shuts down (a real kernel, its signals recorded)."""
+    import asyncio
+    import signal
+
+    async def signals_sent() -> tuple[list, list]:
+        km = bookrun.quiet_kernel_manager()(kernel_name="python3")
+        await km.start_kernel()
+        sent = []
+        real = km._async_signal_kernel
+
+        async def record(signum):
+            sent.append(signum)
+            await real(signum)
+
+        km._async_signal_kernel = record
+        try:
+            await km.interrupt_kernel()
+            while_running = list(sent)
+        finally:
+            await km.shutdown_kernel()
+        return while_running, sent[len(while_running):]
+
+    while_running, at_shutdown = asyncio.run(signals_sent())
+    assert while_running == [signal.SIGINT] and signal.SIGINT not in at_shutdown
