@@ -23,11 +23,11 @@ DASH = "\u2013"
 _TABLE_STYLE = ("border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%;width:auto;"
                 "table-layout:auto;font-size:0.9em;line-height:1.35")
 _CAPTION_STYLE = "caption-side:top;text-align:left;font-weight:600;padding:0 0 0.3em 0"
-_TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.6em;vertical-align:bottom"
+_TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.45em;vertical-align:bottom"
 # numbers never break; text wraps at spaces and after the characters of _BREAK_AFTER (arch strings have no
 # spaces), so no cell is cut or pushes the table wider than the column
-_NUM_STYLE = "padding:0.2em 0.6em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
-_TEXT_STYLE = "padding:0.2em 0.6em;text-align:left;white-space:normal;overflow-wrap:break-word"
+_NUM_STYLE = "padding:0.2em 0.45em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
+_TEXT_STYLE = "padding:0.2em 0.45em;text-align:left;white-space:normal;overflow-wrap:break-word"
 # where a long token (an arch string, a parameter list) may break: after these characters
 _BREAK_AFTER = re.compile(r"([|+_,/=~])")
 
