@@ -188,3 +188,11 @@ def test_scale_table_and_figure3_speeds_on_made_up_runs():
     R = {"digits_loss": loss}
     f = ch05_dag.figure3_speeds(R, ["digits"])
     np.testing.assert_allclose(f["speed (mean)"], np.log(loss[..., 0] / loss[..., -1]).mean(1))
+
+
+def test_merge_joins_shards_and_refuses_disagreement():
+    a, b = {"x": np.arange(3), "m_speed": 1.0}, {"x": np.arange(3), "c_speed": 2.0}
+    out = ch05_dag.merge([a, b])
+    assert set(out) == {"x", "m_speed", "c_speed"} and out["c_speed"] == 2.0
+    with pytest.raises(ValueError, match="disagree"):
+        ch05_dag.merge([a, {"x": np.arange(4)}])

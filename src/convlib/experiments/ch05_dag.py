@@ -337,29 +337,44 @@ def figure3_scale_free(datasets: list, fig3_seeds: int, gd_n: int, gd_width: int
     return out
 
 
-@registry.experiment("ch05.all_dags_seeds", chapter=CHAPTER)
+def seeds_shards(datasets: list, **_) -> list[str]:
+    """One shard per dataset and step rule: ``mnist-fixed``, ``mnist-own``, ..."""
+    return [f"{ds}-{mode}" for ds in datasets for mode in ("fixed", "own")]
+
+
+def merge(parts: list[dict]) -> dict:
+    """Join shards that each add their own keys; a key two shards share must hold the same value."""
+    out: dict = {}
+    for part in parts:
+        for k, v in part.items():
+            if k in out and not np.array_equal(np.asarray(out[k]), np.asarray(v)):
+                raise ValueError(f"shards disagree on {k!r}")
+            out.setdefault(k, v)
+    return out
+
+
+@registry.experiment("ch05.all_dags_seeds", chapter=CHAPTER, shards=seeds_shards, combine=merge)
 def all_dags_seeds(datasets: list, space_nodes: int, space_n: int, space_width: int, space_steps: int,
-                   space_lr_frac: float, space_seeds: int, data_seed: int) -> dict:
+                   space_lr_frac: float, space_seeds: int, data_seed: int, shard: str) -> dict:
     """``ch05.all_dags`` with ``space_seeds`` seeds per DAG (seed ``index + 1000 s``; s = 0 is the single
-    seed of ``ch05.all_dags``), trained twice: at one step for all (``stable_lr``, as there) and with the
-    output scale removed (``own_steps``). Per dataset ``<ds>_speed_fixed`` / ``<ds>_speed_own``
+    seed of ``ch05.all_dags``), trained at one step for all (``stable_lr``, as there; shard ``<ds>-fixed``)
+    or with the output scale removed (``own_steps``; shard ``<ds>-own``): ``<ds>_speed_<mode>``
     ``(seeds, DAGs)`` (``convergence_speed``), ``<ds>_lr``, ``<ds>_steps`` and ``spectrum_stats`` of the
     exact NNGP and the NTK (``<ds>_exact_lam`` ...)."""
+    ds, mode = shard.split("-")
     dags = _dag.mlp_dags(space_nodes)
     dw = np.array([theory.effective_depth_width(d) for d in dags])
-    out: dict = {"dags": dags, "depth": dw[:, 0], "width": dw[:, 1]}
-    for ds in datasets:
-        X, y = data.load(ds, "train", n=space_n, seed=data_seed)
-        lr, step = stable_lr(dags, X, space_lr_frac), own_steps(dags, X, space_lr_frac)
-        for mode, rate in (("fixed", lr), ("own", step)):
-            speed = []
-            for s in range(space_seeds):
-                run = _gd_runs(dags, [i + 1000 * s for i in range(len(dags))], X, y, space_width, space_steps, rate)
-                speed.append(convergence_speed(run["loss"][:, 0], run["final_loss"]))
-            out[f"{ds}_speed_{mode}"] = np.array(speed)
-        out[f"{ds}_lr"], out[f"{ds}_steps"] = lr, step
-        for kernel in ("exact", "ntk"):
-            out |= {f"{ds}_{kernel}_{k}": v for k, v in ch03_convergence.spectrum_stats(dags, X, kernel).items()}
+    X, y = data.load(ds, "train", n=space_n, seed=data_seed)
+    lr, step = stable_lr(dags, X, space_lr_frac), own_steps(dags, X, space_lr_frac)
+    speed = []
+    for s in range(space_seeds):
+        run = _gd_runs(dags, [i + 1000 * s for i in range(len(dags))], X, y, space_width, space_steps,
+                       lr if mode == "fixed" else step)
+        speed.append(convergence_speed(run["loss"][:, 0], run["final_loss"]))
+    out: dict = {"dags": dags, "depth": dw[:, 0], "width": dw[:, 1], f"{ds}_speed_{mode}": np.array(speed),
+                 f"{ds}_lr": lr, f"{ds}_steps": step}
+    for kernel in ("exact", "ntk"):
+        out |= {f"{ds}_{kernel}_{k}": v for k, v in ch03_convergence.spectrum_stats(dags, X, kernel).items()}
     return out
 
 
