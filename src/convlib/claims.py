@@ -257,7 +257,8 @@ def _speed(loss: np.ndarray) -> np.ndarray:
     return np.log(loss[..., 0] / loss[..., -1])
 
 
-@ours("fig3_gd_mnist_2v1", "fig3_gd_mnist_3v2", "fig3_own_mnist_2v1", "fig3_own_mnist_3v2")
+@ours("fig3_gd_mnist_2v1", "fig3_gd_mnist_3v2", "fig3_own_mnist_2v1", "fig3_own_mnist_3v2", "fig3_gd_cifar10_2v1",
+      "fig3_gd_cifar10_3v2", "fig3_own_cifar10_2v1", "fig3_own_cifar10_3v2")
 def _fig3_gd(key: str, profile: str) -> Measured:
     _, mode, ds, pair = key.split("_")
     R = result("ch05.figure3_gd" if mode == "gd" else "ch05.figure3_scale_free", profile)
