@@ -501,8 +501,8 @@ def scale_summary(profile: str = "paper") -> dict[str, str]:
     """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
     diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
-    with depth at its own step (``tau_own_depth_<ds>``), and ``scale_verdict``: a sentence the intervals
-    decide."""
+    with depth at its own step (``tau_own_depth_<ds>``), the Figure-3 speed differences at their own steps
+    (``fig3_own_<ds>_2v1`` / ``_3v2``), and ``scale_verdict``: a sentence the intervals decide."""
     from convlib.experiments import ch03_convergence
 
     t = table(profile).set_index("key")
@@ -516,6 +516,9 @@ def scale_summary(profile: str = "paper") -> dict[str, str]:
         out[f"tau_own_{ds}"] = _with_interval(t.loc[f"space_own_lambda_{ds}"])
         out[f"tau_own_depth_{ds}"] = _with_interval(t.loc[f"space_own_depth_{ds}"])
         signs.append(t.loc[f"space_own_lambda_{ds}", "verdict"])
+        for pair in ("2v1", "3v2"):
+            row = t.loc[f"fig3_own_{ds}_{pair}"]
+            out[f"fig3_own_{ds}_{pair}"] = f"{_with_interval(row)}, {row['verdict']}"
     if all(v == "reproduced" for v in signs):
         out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min still ranks convergence on both "
                                 "datasets: connectivity matters beyond the scale it brings, though less.")
