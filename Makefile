@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 .PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
-NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/appendix_*.ipynb)
+NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/intro.ipynb) $(wildcard book/appendix_*.ipynb)
 NPM_STAMP := node_modules/.installed
 MATHJAX := _build/mathjax-static/mathjax
 CHROMIUM ?= /usr/bin/chromium
@@ -101,8 +101,8 @@ notebooks: $(STAMP)
 site: $(STAMP) mathjax
 	if [ "$(SITE_SRC)" != . ]; then
 	  mkdir -p $(SITE_SRC)/book $(SITE_SRC)/_build $(SITE_SRC)/scripts
-	  cp _config.yml _toc.yml $(SITE_SRC)/ && cp book/*.md book/*.bib $(SITE_SRC)/book/
-	  cp scripts/sphinx_dedupe.py $(SITE_SRC)/scripts/
+	  cp _config.yml _toc.yml $(SITE_SRC)/ && cp book/*.md book/*.bib $(SITE_SRC)/book/ && cp -r book/_static $(SITE_SRC)/book/
+	  cp scripts/sphinx_dedupe.py scripts/sphinx_reader.py $(SITE_SRC)/scripts/
 	  rm -rf $(SITE_SRC)/_build/mathjax-static && cp -r _build/mathjax-static $(SITE_SRC)/_build/
 	fi
 	rm -rf _build/html  # no stale pages from an earlier table of contents
@@ -114,9 +114,12 @@ book: notebooks
 $(CHROMIUM):
 	apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }
 
-# Every page in headless Chromium: console errors, broken images, unrendered math, dead links.
+# Every page in headless Chromium at 1280 and 420 px: console errors, broken images, unrendered math, dead
+# links, and the layout a reader stumbles on (wide equations and tables, long or glue code cells, alt text,
+# NaN, sideways scrolling); screenshots in _build/screenshots. PAGES="02_nngp_propagation.html ..." checks
+# only those pages.
 check-site: $(STAMP) site | $(CHROMIUM)
-	$(PY) scripts/check_site.py _build/html --screenshots _build/screenshots --chromium $(CHROMIUM)
+	$(PY) scripts/check_site.py _build/html --screenshots _build/screenshots --chromium $(CHROMIUM) $(if $(PAGES),--pages $(PAGES))
 
 serve:
 	test -f _build/html/index.html || { echo "no _build/html: run make book first" >&2; exit 1; }

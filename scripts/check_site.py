@@ -1,12 +1,23 @@
 """Open every page of the built book in headless Chromium and fail on anything a reader would see broken.
 
     python scripts/check_site.py _build/html [--screenshots DIR] [--chromium /usr/bin/chromium]
+                                             [--pages 02_nngp_propagation.html ...]
 
-Per page: JavaScript exceptions and console errors; requests that fail, answer >= 400, or leave
+Each page is loaded at two widths, 1280 px (a laptop) and 420 px (a phone), from a local HTTP server,
+as a reader's browser would get it, and a full-page screenshot of each goes to ``--screenshots``
+(``NAME-1280.png``, ``NAME-420.png``).
+
+Broken: JavaScript exceptions and console errors; requests that fail, answer >= 400, or leave
 localhost (the site must work offline); images that did not load; math that MathJax did not render
 (an error node, a math element left as raw TeX, or ``$$`` left in the text); internal links whose file
-or ``#anchor`` does not exist. A screenshot of each page goes to ``--screenshots``. The pages are served
-from a local HTTP server, as a reader's browser would get them. Exit status 1 lists every problem.
+or ``#anchor`` does not exist.
+
+Layout (a reader stumbles): a display equation wider than its container at 1280 px (readable only
+through a scroll bar); a table wider than the text column at 1280 px; a visible code cell of more than
+12 lines; a visible code cell that calls ``glue(``; an image whose alt text is empty or a file path;
+``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
+the page, the width and the element. ``--pages`` checks only the pages named (file name or path
+under the site). Exit status 1 lists every problem.
 """
 from __future__ import annotations
 
@@ -49,6 +60,96 @@ PAGE_STATE = r"""async () => {
   return {broken, merror, raw, dollars, links, mathjax: !!window.MathJax};
 }"""
 
+WIDTHS = (1280, 420)
+MAX_CODE_LINES = 12
+# What a reader stumbles on, measured in the laid-out page (see the module docstring). Lengths in CSS px.
+LAYOUT = r"""() => {
+  const vw = document.documentElement.clientWidth, tol = 1;
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const column = (article.querySelector(':scope > section') || article).getBoundingClientRect().width;  // the text
+  // laid out and not inside a collapsed <details> (hide-input) or an invisible box
+  const shown = el => el.getClientRects().length > 0 && !el.closest('details:not([open])')
+    && (!el.checkVisibility || el.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true}));
+  const short = t => t.replace(/\s+/g, ' ').trim().slice(0, 70);
+  const tex = el => {
+    try { const item = MathJax.startup.document.getMathItemsWithin(el)[0]; if (item) return short(item.math); }
+    catch (e) {}
+    return short(el.textContent);
+  };
+  const name = el => {
+    const tag = el.tagName.toLowerCase(), id = el.id ? '#' + el.id : '';
+    const cls = el.classList.length ? '.' + Array.from(el.classList).slice(0, 2).join('.') : '';
+    return tag + id + cls;
+  };
+  const eqs = [];
+  for (const c of article.querySelectorAll('mjx-container[display="true"]')) {
+    const math = c.querySelector('mjx-math') || c;
+    const need = math.getBoundingClientRect().width, box = c.getBoundingClientRect().width;
+    if (need > box + tol) {
+      const holder = c.closest('[id]');
+      eqs.push({what: (holder && holder.id ? '#' + holder.id + ' ' : '') + tex(c), need: Math.round(need),
+                have: Math.round(box)});
+    }
+  }
+  const tables = [], nans = [];
+  for (const t of article.querySelectorAll('table')) {
+    if (!shown(t)) continue;
+    const cap = t.querySelector('caption');
+    const head = Array.from(t.querySelectorAll('th')).map(th => th.textContent.trim()).filter(Boolean).slice(0, 3).join(' | ');
+    const what = short(cap ? cap.textContent : head || t.textContent);
+    const w = t.getBoundingClientRect().width;
+    if (w > column + tol) tables.push({what, need: Math.round(w), have: Math.round(column)});
+    const cells = Array.from(t.querySelectorAll('td, th')).filter(td => /^\s*(NaN|nan|<NA>|NaT)\s*$/.test(td.textContent));
+    if (cells.length) nans.push({what, n: cells.length});
+  }
+  const code = [];
+  for (const pre of article.querySelectorAll('.cell_input pre, div.highlight-ipython3 pre, div.highlight-python pre')) {
+    if (!shown(pre)) continue;
+    const text = pre.textContent.replace(/\n+$/, '');
+    code.push({first: short(text.split('\n')[0]), lines: text.split('\n').length, glue: /\bglue\(/.test(text)});
+  }
+  const images = [];
+  for (const img of article.querySelectorAll('img')) {
+    const alt = (img.getAttribute('alt') || '').trim();
+    const src = img.getAttribute('src') || '';
+    if (!alt || /^[^\s]*\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === src || /^(\.\.\/|\/)?_images\//.test(alt))
+      images.push({src: src.split('/').pop().slice(0, 40), alt});
+  }
+  // wider than the viewport: the outermost elements that stick out to the right with nothing clipping them
+  const wide = [];
+  if (document.documentElement.scrollWidth > vw + tol) {
+    const clips = el => { for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') return true; } return false; };
+    for (const el of document.body.querySelectorAll('*')) {
+      if (wide.length >= 3) break;
+      const r = el.getBoundingClientRect();
+      if (r.right > vw + tol && r.width > 0 && shown(el) && !clips(el) && !wide.some(w => w.el.contains(el)))
+        wide.push({el, what: name(el) + ' "' + short(el.textContent).slice(0, 40) + '"', right: Math.round(r.right)});
+    }
+  }
+  return {vw, column: Math.round(column), page: document.documentElement.scrollWidth, eqs, tables, nans, code, images,
+          wide: wide.map(w => ({what: w.what, right: w.right}))};
+}"""
+
+
+def layout_findings(state: dict, width: int) -> list[str]:
+    """What :data:`LAYOUT` measured, as findings; equations and tables only count at the widest width
+    (on a phone they may scroll, and the theme lets them)."""
+    found = []
+    if width == max(WIDTHS):
+        found += [f"equation {e['what']!r} is {e['need']} px wide in a {e['have']} px container" for e in state["eqs"]]
+        found += [f"table {t['what']!r} is {t['need']} px wide in a {t['have']} px column" for t in state["tables"]]
+    found += [f"NaN in table {t['what']!r} ({t['n']} cell(s))" for t in state["nans"]]
+    found += [f"visible code cell of {c['lines']} lines (max {MAX_CODE_LINES}) starting {c['first']!r}"
+              for c in state["code"] if c["lines"] > MAX_CODE_LINES]
+    found += [f"visible code cell calls glue( starting {c['first']!r}" for c in state["code"] if c["glue"]]
+    found += [f"image {i['src']} has alt text {i['alt']!r} (empty or a path)" for i in state["images"]]
+    if state["page"] > state["vw"] + 1:
+        found.append(f"page is {state['page']} px wide in a {state['vw']} px viewport: "
+                     + "; ".join(f"{w['what']} reaches {w['right']} px" for w in state["wide"]))
+    return found
+
+
 
 def pages(root: Path) -> list[Path]:
     """Every HTML page of the site (not the copied sources or static assets)."""
@@ -89,48 +190,69 @@ def dead_link(root: Path, base: str, href: str) -> str | None:
     return None
 
 
-def check(root: Path, shots: Path, chromium: str) -> list[str]:
+def select(root: Path, names: list[str] | None) -> list[Path]:
+    """The pages named (a file name such as ``02_nngp_propagation.html`` or a path under the site),
+    or every page; a name that matches no page is an error."""
+    every = pages(root)
+    if not names:
+        return every
+    chosen = []
+    for name in names:
+        hits = [p for p in every if p.relative_to(root).as_posix() == name or p.name == name]
+        if not hits:
+            raise ValueError(f"--pages: no page {name!r} in {root} (pages: {', '.join(p.name for p in every)})")
+        chosen += [p for p in hits if p not in chosen]
+    return chosen
+
+
+def check(root: Path, shots: Path, chromium: str, names: list[str] | None = None) -> list[str]:
     problems: list[str] = []
     shots.mkdir(parents=True, exist_ok=True)
+    chosen = select(root, names)
     server, base = serve(root)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            for path in pages(root):
-                rel = path.relative_to(root).as_posix()
-                redirect = REDIRECT.search(path.read_text(errors="replace")[:2000])
-                if redirect:  # index.html: check where it points, there is nothing to render
-                    why = dead_link(root, base, urljoin(base + rel, redirect.group(1)))
-                    if why:
-                        problems.append(f"{rel}: redirect to a {why}")
-                    continue
-                page = context.new_page()
-                found = watch(page, base)
-                page.goto(base + rel, wait_until="load", timeout=60_000)
-                state = page.evaluate(PAGE_STATE)
-                page.wait_for_timeout(200)
-                found += [f"broken image: {src}" for src in state["broken"]]
-                if state["merror"]:
-                    found.append(f"{state['merror']} MathJax error node(s)")
-                if state["raw"] and not state["mathjax"]:
-                    found.append(f"math not rendered (MathJax not loaded): {state['raw'][:3]}")
-                elif state["raw"]:
-                    found.append(f"math left as raw TeX: {state['raw'][:3]}")
-                found += [f"raw TeX in text: {t!r}" for t in state["dollars"]]
-                found += [f"dead link {h}: {why}" for h in sorted(set(state["links"]))
-                          if (why := dead_link(root, base, h))]
-                page.screenshot(path=str(shots / (rel.replace("/", "__").removesuffix(".html") + ".png")),
-                                full_page=True)
-                page.close()
-                real = [f for f in found if not any(b.search(f) for b in BENIGN)]
-                problems += [f"{rel}: {f}" for f in real]
-                print(f"{'ok  ' if not real else 'FAIL'} {rel}", flush=True)
+            for width in WIDTHS:
+                context = browser.new_context(viewport={"width": width, "height": 900})
+                for path in chosen:
+                    problems += check_page(context, root, base, path, width, shots)
+                context.close()
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
     return problems
+
+
+def check_page(context, root: Path, base: str, path: Path, width: int, shots: Path) -> list[str]:
+    """Everything wrong with one page at one width, each line starting with the page and the width."""
+    rel = path.relative_to(root).as_posix()
+    redirect = REDIRECT.search(path.read_text(errors="replace")[:2000])
+    if redirect:  # index.html: check where it points, there is nothing to render
+        why = dead_link(root, base, urljoin(base + rel, redirect.group(1)))
+        return [f"{rel}: redirect to a {why}"] if why and width == max(WIDTHS) else []
+    page = context.new_page()
+    found = watch(page, base)
+    page.goto(base + rel, wait_until="load", timeout=60_000)
+    state = page.evaluate(PAGE_STATE)
+    page.wait_for_timeout(200)
+    found += [f"broken image: {src}" for src in state["broken"]]
+    if state["merror"]:
+        found.append(f"{state['merror']} MathJax error node(s)")
+    if state["raw"] and not state["mathjax"]:
+        found.append(f"math not rendered (MathJax not loaded): {state['raw'][:3]}")
+    elif state["raw"]:
+        found.append(f"math left as raw TeX: {state['raw'][:3]}")
+    found += [f"raw TeX in text: {t!r}" for t in state["dollars"]]
+    found += [f"dead link {h}: {why}" for h in sorted(set(state["links"])) if (why := dead_link(root, base, h))]
+    found += layout_findings(page.evaluate(LAYOUT), width)
+    stem = rel.replace("/", "__").removesuffix(".html")
+    page.screenshot(path=str(shots / f"{stem}-{width}.png"), full_page=True)
+    page.close()
+    real = [f for f in found if not any(b.search(f) for b in BENIGN)]
+    print(f"{'ok  ' if not real else 'FAIL'} {rel} @{width}px" + (f" ({len(real)})" if real else ""), flush=True)
+    return [f"{rel} @{width}px: {f}" for f in real]
 
 
 def watch(page, base: str) -> list[str]:
@@ -151,16 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("site", type=Path, help="the built site, e.g. _build/html")
     ap.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--pages", nargs="+", metavar="PAGE", help="check only these pages (file name or path)")
     args = ap.parse_args(argv)
     if not (args.site / "index.html").exists():
         ap.error(f"{args.site} has no index.html: build the book first (make book)")
     if not Path(args.chromium).exists():
         ap.error(f"no Chromium at {args.chromium} (apt-get install chromium, or pass --chromium)")
-    problems = check(args.site.resolve(), args.screenshots, args.chromium)
-    n = len(pages(args.site.resolve()))
+    try:
+        n = len(select(args.site.resolve(), args.pages))
+    except ValueError as err:
+        ap.error(str(err))
+    problems = check(args.site.resolve(), args.screenshots, args.chromium, args.pages)
     for p in problems:
         print(p, file=sys.stderr)
-    print(f"check-site: {n} page(s), {len(problems)} problem(s); screenshots in {args.screenshots}")
+    print(f"check-site: {n} page(s) at {WIDTHS} px, {len(problems)} problem(s); screenshots in {args.screenshots}")
     return 1 if problems else 0
 
 

@@ -112,27 +112,147 @@ def test_sanitiser_hides_volatile_text_and_keeps_numbers():
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-def test_site_check_finds_each_kind_of_fault(tmp_path):
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+       "awAAAABJRU5ErkJggg==")
+
+
+def _check_site():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
     check_site = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check_site)
+    return check_site
+
+
+def _article(body: str) -> str:
+    return f'<html><body><main><article class="bd-article"><section style="max-width:600px">{body}</section>' \
+           '</article></main></body></html>'
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_site_check_finds_each_kind_of_fault(tmp_path):
+    check_site = _check_site()
     site = tmp_path / "html"
     site.mkdir()
     (site / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=good.html" />')
-    (site / "good.html").write_text('<html><body><h1 id="top">ok</h1><a href="bad.html#here">next</a>'
-                                    '<a href="#top">up</a></body></html>')
-    (site / "bad.html").write_text(
-        '<html><body><p id="here">$$x^2$$ and \\(y\\)</p><img src="missing.png">'
+    twelve = "\n".join(f"x{i} = {i}" for i in range(12))
+    hidden = "\n".join(f'glue("g{i}", {i})' for i in range(20))
+    (site / "good.html").write_text(_article(
+        '<h1 id="top">ok</h1><a href="bad.html#here">next</a><a href="#top">up</a>'
+        f'<div class="cell"><div class="cell_input"><pre>{twelve}</pre></div></div>'
+        f'<details class="hide above-input"><summary>Show code</summary><div class="cell_input"><pre>{hidden}</pre>'
+        '</div></details>'
+        f'<img src="{PNG}" alt="Relative error against width, one line per DAG.">'
+        '<table><tr><th>acc</th></tr><tr><td>\u2013</td></tr></table>'
+        '<mjx-container display="true" style="display:block;max-width:500px;overflow-x:auto"><mjx-math style="display:inline-block;'
+        'width:480px">x</mjx-math></mjx-container>'))
+    thirteen = "\n".join(f"y{i} = {i}" for i in range(13))
+    (site / "bad.html").write_text(_article(
+        '<p id="here">$$x^2$$ and \\(y\\)</p><img src="missing.png">'
         '<a href="gone.html">dead</a><a href="good.html#nowhere">dead anchor</a>'
-        '<script>undefinedFunction()</script></body></html>')
+        '<script>undefinedFunction()</script>'
+        f'<div class="cell"><div class="cell_input"><pre>{thirteen}</pre></div></div>'
+        '<div class="cell"><div class="cell_input"><pre>glue("r", 0.5)</pre></div></div>'
+        f'<img src="{PNG}" alt="../_images/abc123.png"><img src="{PNG}" alt="">'
+        '<div style="overflow-x:auto"><table><caption>Wide one</caption><tr><td style="min-width:900px">a</td>'
+        '</tr></table></div>'
+        '<table><caption>Holes</caption><tr><th>acc</th></tr><tr><td>NaN</td></tr></table>'
+        '<mjx-container display="true" style="display:block;max-width:500px;overflow-x:auto"><mjx-math '
+        'style="display:inline-block;width:800px">K = \\sum</mjx-math></mjx-container>'
+        '<div style="width:1500px">a banner</div>'))
     problems = check_site.check(site, tmp_path / "shots", CHROMIUM)
     text = "\n".join(problems)
     assert not [p for p in problems if p.startswith("good.html")], text
     for fault in ("raw TeX in text", "broken image", "missing file gone.html", "missing anchor #nowhere",
-                  "JavaScript exception", "HTTP 404"):
+                  "JavaScript exception", "HTTP 404", "equation 'K = \\\\sum' is 800 px wide in a 500 px container",
+                  "table 'Wide one' is", "visible code cell of 13 lines (max 12) starting 'y0 = 0'",
+                  "visible code cell calls glue( starting 'glue(\"r\", 0.5)'",
+                  "alt text '../_images/abc123.png' (empty or a path)", "alt text '' (empty or a path)",
+                  "NaN in table 'Holes' (1 cell(s))", "page is 1508 px wide in a 420 px viewport: div \"a banner\" reaches 1508 px"):
         assert fault in text, f"{fault!r} not reported:\n{text}"
-    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["bad.png", "good.png"]
+    # equations and tables count at 1280 px only; the page width, code and images at both widths
+    assert "bad.html @420px: equation" not in text and "bad.html @420px: table" not in text
+    assert "bad.html @420px: visible code cell of 13 lines" in text and "bad.html @1280px: page is" in text
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [
+        "bad-1280.png", "bad-420.png", "good-1280.png", "good-420.png"]
     shutil.rmtree(tmp_path / "shots")
+    # --pages: only the pages named, by file name or path; an unknown name is an error
+    assert [p.name for p in check_site.select(site, ["good.html"])] == ["good.html"]
+    assert check_site.check(site, tmp_path / "shots", CHROMIUM, ["good.html"]) == []
+    with pytest.raises(ValueError, match="no page 'nope.html'"):
+        check_site.select(site, ["nope.html"])
+
+
+def test_sphinx_reader_gives_a_captioned_figure_its_caption_as_alt_text():
+    import importlib.util
+
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+    doc = new_document("page")
+    glued = nodes.figure("", nodes.image(uri="_images/a.png"), nodes.caption("", "Relative error\n  against width."))
+    kept = nodes.figure("", nodes.image(uri="_images/b.png", alt="Set by hand."), nodes.caption("", "Caption."))
+    bare = nodes.image(uri="_images/c.png")
+    doc += [glued, kept, bare]
+    sphinx_reader.caption_alt(doc)
+    assert [img.get("alt") for img in doc.findall(nodes.image)] == [
+        "Relative error against width.", "Set by hand.", None]
+
+
+def test_sphinx_reader_titles_a_papers_result_by_its_own_number_only():
+    import importlib.util
+
+    from docutils import nodes
+    from sphinx_proof.nodes import unenumerable_node
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+
+    def block(kind, *title):
+        node = unenumerable_node(realtype=kind)
+        node += nodes.title("", "", *title)
+        return node
+
+    doc = nodes.section()
+    paper = block("lemma", nodes.Text(" (Lemma 3.2 of Chen et al. (one linear edge))"))
+    with_math = block("theorem", nodes.Text(" (Theorem 1 of Zhou et al.: the rate "), nodes.math("", "c"), nodes.Text(")"))
+    own = block("theorem", nodes.Text(" (Linear edge)"))
+    doc += [paper, with_math, own]
+    sphinx_reader.paper_titles(doc)
+    assert paper.children[0].astext() == "Lemma 3.2 of Chen et al. (one linear edge)" and paper["realtype"] == ""
+    assert with_math.children[0].astext() == "Theorem 1 of Zhou et al.: the rate c" and with_math["realtype"] == ""
+    assert own.children[0].astext() == " (Linear edge)" and own["realtype"] == "theorem"  # the book's own: unchanged
+
+
+def test_bookrun_does_not_interrupt_a_kernel_it_shuts_down():
+    """jupyter_client interrupts (SIGINT) before every shutdown; a kernel inside a handler then logs
+    'KeyboardInterrupt caught in kernel'. The runner's manager interrupts a running kernel, not one it
+    shuts down (a real kernel, its signals recorded)."""
+    import asyncio
+    import signal
+
+    async def signals_sent() -> tuple[list, list]:
+        km = bookrun.quiet_kernel_manager()(kernel_name="python3")
+        await km.start_kernel()
+        sent = []
+        real = km._async_signal_kernel
+
+        async def record(signum):
+            sent.append(signum)
+            await real(signum)
+
+        km._async_signal_kernel = record
+        try:
+            await km.interrupt_kernel()
+            while_running = list(sent)
+        finally:
+            await km.shutdown_kernel()
+        return while_running, sent[len(while_running):]
+
+    while_running, at_shutdown = asyncio.run(signals_sent())
+    assert while_running == [signal.SIGINT] and signal.SIGINT not in at_shutdown

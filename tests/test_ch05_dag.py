@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from convlib import data, kernels, registry, results
-from convlib.experiments import ch05_dag
+from convlib.experiments import ch03_convergence, ch05_dag
 from convlib.mlp import DAGMLP, train
 
 
@@ -132,3 +132,67 @@ def test_space_taus_of_a_predictor_that_is_the_speed():
     assert glue["tau_mnist_lam_exact"] == pytest.approx(1.0) and glue["beats_mnist"] == "beats"
     assert table.loc[("MNIST", "lambda_min exact"), "95% CI low"] == pytest.approx(1.0)
     assert glue["cross_terms"] == "do not improve"  # the recursion ranks them the same here
+
+
+def test_per_model_steps_equal_separate_training():
+    """Hooks scaling model b's gradient by s_b at lr 1 train each model as plain GD at lr s_b alone."""
+    torch.manual_seed(0)
+    X, y = torch.randn(12, 5), torch.randint(0, 10, (12,))
+    dags, steps = ["2_02_002", "2_21_112"], np.array([0.3, 0.05])
+    both = DAGMLP(dags, 5, 16, 10, seeds=[3, 4], parametrization="ntk")
+    handles = ch05_dag.per_model_steps(both, steps)
+    joint = train(both, X, y, steps=5, lr=1.0, loss="mse")
+    for h in handles:
+        h.remove()
+    for b, (arch, lr) in enumerate(zip(dags, steps)):
+        alone = train(DAGMLP([arch], 5, 16, 10, seeds=[3 + b], parametrization="ntk"), X, y, steps=5, lr=float(lr))
+        np.testing.assert_allclose(joint["loss"][b], alone["loss"][0], rtol=1e-5)
+
+
+def test_own_steps_remove_the_output_scale():
+    """eta_b lambda_max(Theta_b / n) is the same function of the spectrum's shape for every DAG: with
+    lr_frac 1 it is 2 lambda_max / (lambda_max + lambda_min), whatever the kernel's scale; no path gives 0."""
+    X = torch.randn(16, 6, dtype=torch.float64)
+    dags = ["2_02_002", "1_01_222", "0_00_000"]
+    eta = ch05_dag.own_steps(dags, X, 1.0)
+    ev = torch.linalg.eigvalsh(kernels.ntk_many(dags[:2], X) / len(X)).numpy()
+    np.testing.assert_allclose(eta[:2] * ev[:, -1], 2 * ev[:, -1] / (ev[:, -1] + ev[:, 0]), rtol=1e-9)
+    assert eta[2] == 0.0
+    assert ch05_dag.own_steps(dags[:2], X, 1.0).min() == pytest.approx(ch05_dag.stable_lr(dags[:2], X, 1.0, n_probe=16))
+
+
+def test_spectrum_stats_match_direct_eigenvalues():
+    X = torch.randn(10, 4, dtype=torch.float64)
+    dags = ["2_02_002", "2_21_112", "2_12_112"]
+    got = ch03_convergence.spectrum_stats(dags, X, "exact")
+    for i, arch in enumerate(dags):
+        K = kernels.nngp(arch, X)
+        ev = torch.linalg.eigvalsh(K)
+        assert got["lam"][i] == pytest.approx(float(ev[0]), rel=1e-9, abs=1e-12)
+        assert got["lmax"][i] == pytest.approx(float(ev[-1]), rel=1e-9)
+        assert got["diag"][i] == pytest.approx(float(K.diagonal().mean()), rel=1e-12)
+
+
+def test_scale_table_and_figure3_speeds_on_made_up_runs():
+    rng = np.random.default_rng(0)
+    depth = np.array([0.0, 1.0, 2.0, 4.0, 3.0])
+    lam = np.array([0.0, 4.0, 3.0, 1.0, 2.0])
+    fast = np.array([0.0, 4.0, 3.0, 1.0, 2.0])  # speed ordered as lambda_min: tau +1 over the live DAGs
+    S = {"depth": depth, "width": np.arange(5.0), "digits_exact_lam": lam, "digits_exact_diag": np.ones(5),
+         "digits_speed_fixed": np.stack([fast, fast + 0.01]), "digits_speed_own": np.stack([-fast, -fast])}
+    t = ch05_dag.scale_table(S, ["digits"], n_boot=20).set_index(["training", "predictor"])
+    assert t.loc[("one step for all", "lambda_min"), "Kendall tau"] == pytest.approx(1.0)
+    assert t.loc[("own step (scale removed)", "lambda_min / mean diagonal"), "Kendall tau"] == pytest.approx(-1.0)
+    assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)
+    loss = np.exp(-rng.uniform(0, 1, (3, 4, 1)) * np.arange(5))  # speed = the drawn rate x 4 steps
+    R = {"digits_loss": loss}
+    f = ch05_dag.figure3_speeds(R, ["digits"])
+    np.testing.assert_allclose(f["speed (mean)"], np.log(loss[..., 0] / loss[..., -1]).mean(1))
+
+
+def test_merge_joins_shards_and_refuses_disagreement():
+    a, b = {"x": np.arange(3), "m_speed": 1.0}, {"x": np.arange(3), "c_speed": 2.0}
+    out = ch05_dag.merge([a, b])
+    assert set(out) == {"x", "m_speed", "c_speed"} and out["c_speed"] == 2.0
+    with pytest.raises(ValueError, match="disagree"):
+        ch05_dag.merge([a, {"x": np.arange(4)}])

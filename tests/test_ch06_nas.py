@@ -94,3 +94,21 @@ def test_tenas_picks_lists_each_search():
     picks = ch.tenas_picks(T)
     assert list(picks["arch"]) == list(benchmark.load()["arch"].iloc[[5, 7]])
     assert ch.tenas_rows(T)["TENAS+DAG"]["evaluated"] == 36
+
+
+def test_wot_runs_are_the_searches_of_wot_rows_and_readings_share_their_draws():
+    rng = np.random.default_rng(0)
+    n = 40
+    naswot = {"index": np.arange(n), "naswot": rng.normal(size=n), "naswot_s": rng.uniform(0.1, 0.2, n)}
+    dw = ch.depth_width()
+    runs = ch.wot_readings(naswot, dw, n_samples=10, n_runs=30, search_seed=1)
+    rows = ch.wot_rows(naswot, dw, 10, 30, 1)
+    for ds in ("cifar10", "cifar100"):
+        assert runs["WOT"][ds].mean() == pytest.approx(rows["WOT"][ds])
+        assert runs["released"][ds].mean() == pytest.approx(rows["WOT+DAG"][ds])
+    # the filtered searches score a subset of the same draws: never more seconds than WOT in any run
+    assert np.all(runs["released"]["seconds"] <= runs["WOT"]["seconds"] + 1e-12)
+    assert np.all(runs["half radius"]["seconds"] <= runs["WOT"]["seconds"] + 1e-12)
+    table = ch.readings_table(runs)
+    assert list(table.index) == ["released", "half radius", "paper"]
+    assert ch.closer_reading(table)["closer_acc"] in ch.BOX_READINGS

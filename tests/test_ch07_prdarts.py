@@ -173,3 +173,47 @@ def test_cited_numbers_of_the_paper():
     glued = ch07.cited_glue()
     assert glued["p_darts1_c10_error"] == "3.00" and glued["src_prdarts_cost"] == "Zhou et al. 2020, Table 1"
     assert len(glued) == 2 * len(c)
+
+
+# ------------------------------------------------------------------ the page: tables and figures
+def test_page_tables_format_and_name_methods():
+    rows = [{"method": "darts", "seed": 0, "rule": "top2", "pick": "|nor_conv_3x3~0|+|skip_connect~0|none~1|",
+             "skips": 1, "skips + pools": 2, "eff. depth": 1.125, "eff. width": 2.857142, "NB201 C10 test acc %": 88.72},
+            {"method": "prdarts_tau1", "seed": 1, "rule": "argmax", "pick": "|none~0|", "skips": 0,
+             "skips + pools": 0, "eff. depth": 0.0, "eff. width": 0.0, "NB201 C10 test acc %": 10.0}]
+    t = ch07.search_table(rows)
+    assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ start)"
+    assert t.cells[0][6:] == ("1.12", "2.86", "88.72")
+    means = ch07.search_means_table(ch07.search_means(rows))
+    assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
+    gate = ch07.gate_law_table([{"tau": 10.0, "beta": -2.0, "event": "g != 0", "Monte Carlo": 0.12345,
+                                 "closed form": 0.1234, "difference": 1e-4, ch07.WITHIN: True}])
+    assert gate.cells[0] == ("10", "-2", "g != 0", "0.1235", "0.1234", "1.0e-04", "yes")
+
+
+def test_every_float_the_page_prints_has_its_format():
+    """FORMATS holds the printed precision of each glued float: a spec the page uses must be FORMATS's."""
+    import json
+    import re
+
+    from convlib import ROOT
+    from convlib.experiments import ch02_nngp
+
+    for nb, formats in (("07_pr_darts", ch07.FORMATS), ("02_nngp_propagation", ch02_nngp.FORMATS)):
+        cells = json.loads((ROOT / "book" / f"{nb}.ipynb").read_text())["cells"]
+        text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        specs = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+):([^`]+)`", text))
+        floats = {(name, spec) for name, spec in specs if spec not in (",", ",d")}
+        wrong = {(name, spec) for name, spec in floats if formats.get(name) != "{:" + spec + "}"}
+        assert not wrong, f"{nb}: glue:text specs without the same entry in FORMATS: {sorted(wrong)}"
+
+
+def test_page_figures_carry_a_legend_for_every_colour():
+    S = {f"skips_{rule}": np.zeros((2, 2, 3)) for rule in darts.RULES}
+    fig = ch07.skips_figure(S, ["darts", "prdarts"], 3)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DARTS", "PR-DARTS"]
+    taus = ch07.temperature_grid(5)
+    assert taus[0] == darts.SearchConfig.tau_end and taus[-1] == pytest.approx(darts.SearchConfig.tau_start)
+    fig = ch07.temperature_figure(taus, np.ones(5), np.r_[np.ones(3), 0, 0])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["float64", "float32 (exactly 0 beyond)"]
+    assert all(f.get_figwidth() == pytest.approx(6.5) for f in (fig,))

@@ -21,3 +21,17 @@ def test_tables_describe_the_stored_results_and_their_state(toy_store):
     assert chapters.loc["00_toy", "experiments"] == 3 and chapters.loc["00_toy", "fresh"] == 3
     (store / "toy.sum" / "0123456789ab.json").write_text(next(store.glob("toy.sum/*.json")).read_text())
     assert status.entries(profile).set_index("key").loc["0123456789ab", "state"] == "orphan"
+
+
+def test_page_tables_show_every_entry_whole(toy_store):
+    store, profile = toy_store
+    runner.run(profile=profile, only=["toy"], allow_dirty=True, progress=False)
+    entries = status.entries(profile)
+    t = status.entries_table(profile)
+    assert t.columns == ("experiment", "state", "shards", "device", "compute time (s)", "date (UTC)")
+    assert [r[0] for r in t.cells] == list(entries["experiment"]) and "NaN" not in t._repr_html_()
+    p = status.parameters_table(profile)
+    assert p.columns == ("experiment", "key", "commit", "parameters")
+    assert [r[3] for r in p.cells] == list(entries["parameters"])  # never cut
+    assert status.chapters_table(profile).columns[0] == "chapter"
+    assert status.environment_table().columns == ("what", "version")

@@ -75,3 +75,18 @@ def test_eq12_and_lemma33_over_the_spaces_at_the_smoke_scale():
     assert ch03_convergence.figure3_in_order(R, "eq12") and ch03_convergence.figure3_in_order(R, "lambda_paper")
     S = ch04_depth_width.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
     assert len(S) == 4 and all(0 <= r["linear"] <= r["any function"] + 1e-12 <= 1 + 1e-12 for r in S)
+
+
+def test_scale_free_table_divides_by_the_mean_diagonal():
+    from convlib.dag import FIGURE3
+    from convlib.experiments import ch03_convergence
+
+    dags = ["0_00_000", *FIGURE3.values()]
+    S = {"dags": dags}
+    for kernel in ("exact", "ntk"):
+        S |= {f"{kernel}_lam": np.array([0.0, 1.0, 2.0, 3.0]), f"{kernel}_diag": np.array([0.0, 1.0, 4.0, 12.0]),
+              f"{kernel}_lmax": np.array([0.0, 10.0, 40.0, 90.0])}
+    t = ch03_convergence.scale_free_table(S)
+    np.testing.assert_allclose(t["lambda_min / mean diagonal"][:3], [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(t["condition number"][:3], [10.0, 20.0, 30.0])
+    assert list(t["DAG"][:3]) == [f"{n} {a}" for n, a in FIGURE3.items()]

@@ -26,6 +26,7 @@ from convlib.registry import profile
 
 BOOK = ROOT / "book"
 APPENDIX = "appendix_reproducibility"
+INTRO = "intro"
 
 
 def parameters_cell(nb: Path) -> dict:
@@ -48,9 +49,10 @@ def chapters(book: Path = BOOK) -> list[Path]:
 
 
 def notebooks(book: Path = BOOK) -> list[Path]:
-    """Every notebook ``make book`` executes: the chapters, then the appendix (when present)."""
-    appendix = book / f"{APPENDIX}.ipynb"
-    return chapters(book) + ([appendix] if appendix.exists() else [])
+    """Every notebook ``make book`` executes: the chapters, then the intro (its scorecard reads their
+    results) and the appendix (each when present)."""
+    last = [book / f"{name}.ipynb" for name in (INTRO, APPENDIX)]
+    return chapters(book) + [nb for nb in last if nb.exists()]
 
 
 def parameters_for(nb: Path, sections: dict[str, dict], profile_name: str) -> dict:
@@ -79,6 +81,24 @@ def tidy(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
+def quiet_kernel_manager() -> type:
+    """The kernel manager papermill starts each notebook's kernel with: jupyter_client's, except that it
+    does not interrupt a kernel it is shutting down. jupyter_client sends SIGINT before every shutdown
+    request; a kernel still inside a message handler then logs ``KeyboardInterrupt caught in kernel`` on
+    the build's stderr, an error line in the log of a successful run. Here every cell has finished when
+    the kernel is shut down, and one that does not exit on the request is still terminated."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel
+
+    return QuietShutdownKernelManager
+
+
 def run(profile_name: str, paths: list[Path], out: Path | None, cache: bool) -> list[tuple[Path, str]]:
     """Execute ``paths``; return the failures as (notebook, message)."""
     import papermill as pm
@@ -103,7 +123,8 @@ def run(profile_name: str, paths: list[Path], out: Path | None, cache: bool) -> 
         partial = target.with_name(f".{target.stem}.running.ipynb")
         try:
             pm.execute_notebook(str(nb), str(partial), parameters=params, kernel_name="python3",
-                                cwd=str(nb.parent), progress_bar=True, language="python")
+                                cwd=str(nb.parent), progress_bar=True, language="python",
+                                kernel_manager_class=quiet_kernel_manager())
         except Exception as exc:  # papermill's execution error carries the cell's traceback
             partial.unlink(missing_ok=True)
             failures.append((nb, f"{type(exc).__name__}: {exc}"))

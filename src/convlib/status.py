@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from convlib import registry, results, runner
+from convlib import present, registry, results, runner
 
 PACKAGES = ("torch", "numpy", "scipy", "pandas", "networkx", "matplotlib", "dask", "distributed",
             "jupyter-book", "sphinx", "myst-nb", "papermill", "nbval")
@@ -66,3 +66,25 @@ def chapters(profile: str = "paper") -> pd.DataFrame:
                      ", ".join(sorted(set(mine["device"]))) or "-", round(float(mine["compute time (s)"].sum()), 1)))
     return pd.DataFrame(rows, columns=["chapter", "experiments", "fresh", "devices",
                                        "compute time (s)"]).set_index("chapter")
+
+
+# ---------------------------------------------------------------- the appendix's tables, formatted for the page
+def environment_table() -> present.Table:
+    """:func:`environment` as a table."""
+    return present.table(environment(), index=True)
+
+
+def chapters_table(profile: str = "paper") -> present.Table:
+    """:func:`chapters` as a table."""
+    return present.table(chapters(profile), {"compute time (s)": "{:,.1f}"}, index=True)
+
+
+def entries_table(profile: str = "paper") -> present.Table:
+    """Every cached result: its state, shards, device, compute time and date (:func:`entries`)."""
+    cols = ["experiment", "state", "shards", "device", "compute time (s)", "date (UTC)"]
+    return present.table(entries(profile)[cols], {"shards": "{:,d}", "compute time (s)": "{:,.1f}"})
+
+
+def parameters_table(profile: str = "paper") -> present.Table:
+    """Every cached result: its cache key, the commit(s) that computed it and its parameters (:func:`entries`)."""
+    return present.table(entries(profile)[["experiment", "key", "commit", "parameters"]])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 
@@ -165,3 +166,54 @@ def paper_bound_is_implied(T: dict, tol: float = 1e-12) -> bool:
     """True when lambda_min of the paper's recursion is at most the exact NNGP's for every DAG: then Eq. 3 with
     the paper's K^(H) is the weaker bound, and holds wherever the bound with the exact NNGP does."""
     return bool(np.all(T["lambda_paper"] <= T["lambda_exact"] * (1 + tol)))
+
+
+# ------------------------------------------------------------- lambda_min without the kernel's scale
+def kinds(dags: list[str]) -> tuple[np.ndarray, list[str]]:
+    """One representative per kernel class (``canonical(dag, by="kind")``: same class, same kernel) and
+    each DAG's class index: ``(keys, reps)`` with ``dags[i]``'s kernel that of ``reps[keys[i]]``."""
+    first: dict[str, int] = {}
+    keys = np.array([first.setdefault(dag.canonical(d, by="kind"), len(first)) for d in dags])
+    reps = [dags[list(keys).index(k)] for k in range(len(first))]
+    return keys, reps
+
+
+def spectrum_stats(dags: list[str], X: torch.Tensor, kernel: str) -> dict:
+    """Per DAG, the kernel's ``lam`` (lambda_min), ``lmax`` (lambda_max) and ``diag`` (mean diagonal) on X;
+    the scale-free ``lambda_min / diag`` and ``lmax / lam`` (condition number) follow from them."""
+    keys, reps = kinds(dags)
+    G = theory.gram_many(reps, X, kernel)
+    ev = torch.linalg.eigvalsh(G.detach())
+    return {"lam": ev[:, 0].clamp_min(0).cpu().numpy()[keys], "lmax": ev[:, -1].cpu().numpy()[keys],
+            "diag": G.diagonal(dim1=-2, dim2=-1).mean(-1).cpu().numpy()[keys]}
+
+
+@registry.experiment("ch03.scale_free", chapter="03_spectrum_and_convergence")
+def scale_free(dataset: str, n: int, seed: int) -> dict:
+    """``spectrum_stats`` of every four-node MLP-DAG (exact NNGP, paper's recursion, NTK) on the inputs of
+    ``ch03.gd``: lambda_min beside the kernel's scale (mean diagonal) and its lambda_max, so that
+    lambda_min / mean diagonal and the condition number can be compared across DAGs. ``nb201[i]`` is the
+    index of NAS-Bench-201 cell i's MLP analogue."""
+    X, _ = data.load(dataset, "train", n=n, seed=seed)
+    space = dag.mlp_dags(3)
+    out: dict = {"dags": space, "nb201": np.array([dag.mlp_index(dag.parse(c).as_mlp()) for c in dag.nb201_cells()])}
+    for kernel in ("exact", "paper", "ntk"):
+        out |= {f"{kernel}_{k}": v for k, v in spectrum_stats(space, X, kernel).items()}
+    return out
+
+
+def figure3_values(S: dict, values: np.ndarray) -> np.ndarray:
+    """``values`` (one per DAG of ``S["dags"]``) at the Figure-3 DAGs, in the order DAG#1, #2, #3."""
+    return np.array([values[list(S["dags"]).index(a)] for a in FIGURE3.values()])
+
+
+def scale_free_table(S: dict) -> pd.DataFrame:
+    """The Figure-3 DAGs in ``ch03.scale_free``: per kernel (exact NNGP, NTK), lambda_min, the mean diagonal,
+    their ratio (lambda_min with the kernel's scale removed) and the condition number lambda_max / lambda_min."""
+    rows = []
+    for kernel, label in (("exact", "NNGP (exact)"), ("ntk", "NTK")):
+        lam, diag, lmax = (figure3_values(S, S[f"{kernel}_{k}"]) for k in ("lam", "diag", "lmax"))
+        for name, a, b, c in zip(FIGURE3, lam, diag, lmax):
+            rows.append({"kernel": label, "DAG": f"{name} {FIGURE3[name]}", "lambda_min": a, "mean diagonal": b,
+                         "lambda_min / mean diagonal": a / b, "condition number": c / a})
+    return pd.DataFrame(rows)

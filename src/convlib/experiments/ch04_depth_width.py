@@ -24,6 +24,12 @@ def landscape(dataset: str, n: int, seed: int, mlp_nodes: int) -> dict:
     return out
 
 
+@registry.experiment("ch04.scale_free", chapter="04_effective_depth_width")
+def scale_free(dataset: str, n: int, seed: int) -> dict:
+    """``ch03.scale_free`` on this chapter's inputs."""
+    return ch03_convergence.scale_free(dataset, n, seed)
+
+
 # ------------------------------------------------------------- (d, m) as a summary of Eq. 12 (Chen et al. 2022, Sec. 4)
 @registry.experiment("ch04.eq12_summary", chapter="04_effective_depth_width")
 def eq12_summary(dataset: str, n: int, seed: int) -> dict:

@@ -24,6 +24,7 @@ import torch
 from convlib import dag as _dag
 from convlib import data, kernels, registry, stats, theory
 from convlib.dag import FIGURE3
+from convlib.experiments import ch03_convergence
 from convlib.mlp import DAGMLP, train
 
 CHAPTER = "05_dag_experiments"
@@ -289,3 +290,132 @@ def space_taus(ALL: dict, datasets: list, n_boot: int, seed: int = 0) -> tuple[p
     glue["cross_terms"] = ("improve" if all(better) else "do not improve" if not any(better)
                            else "improve on some datasets")
     return pd.DataFrame(rows).set_index(["dataset", "predictor"]), glue
+
+
+# ---------------------------------------------------------------------- the output scale removed
+def own_steps(dags: Sequence[str], X: torch.Tensor, lr_frac: float, n_probe: int = 64) -> np.ndarray:
+    """``lr_frac`` times each DAG's OWN ``theory.largest_step`` of ``Theta_b / n`` (``stable_lr`` takes the
+    smallest over the DAGs instead): GD with the output scale removed, since ``eta_b Theta_b`` is then
+    invariant under ``Theta_b -> c Theta_b``; 0 for a DAG whose output no path reaches (Theta_b = 0)."""
+    keys, reps = ch03_convergence.kinds(list(dags))
+    Xp = X[:n_probe]
+    spectra = torch.linalg.eigvalsh(kernels.ntk_many(reps, Xp)) / len(Xp)
+    step = (lr_frac * theory.largest_step(spectra)).numpy()[keys]
+    return np.where(np.isfinite(step), step, 0.0)
+
+
+def per_model_steps(model: DAGMLP, steps: np.ndarray) -> list:
+    """Gradient hooks that multiply model b's gradient by ``steps[b]``: plain SGD at ``lr=1`` then takes the
+    step ``steps[b]`` on model b (every parameter's first axis is the model). Returns the hook handles."""
+    handles = []
+    for p in model.parameters():
+        s = torch.as_tensor(steps, dtype=p.dtype, device=p.device).view(-1, *[1] * (p.ndim - 1))
+        handles.append(p.register_hook(lambda g, s=s: g * s))
+    return handles
+
+
+def _gd_runs(dags: list[str], seeds: list[int], X: torch.Tensor, y: torch.Tensor, width: int, steps: int,
+             lr: float | np.ndarray) -> dict:
+    """Full-batch GD on the squared loss (NTK parametrisation): one step ``lr`` for all, or per model."""
+    model = DAGMLP(dags, X.shape[1], width, N_CLASSES, seeds=seeds, parametrization="ntk")
+    handles = [] if np.isscalar(lr) else per_model_steps(model, np.asarray(lr))
+    run = train(model, X, y, steps=steps, lr=float(lr) if np.isscalar(lr) else 1.0, loss="mse")
+    for h in handles:
+        h.remove()
+    return run
+
+
+@registry.experiment("ch05.figure3_scale_free", chapter=CHAPTER)
+def figure3_scale_free(datasets: list, fig3_seeds: int, gd_n: int, gd_width: int, gd_steps: int, gd_lr_frac: float,
+                       data_seed: int) -> dict:
+    """``ch05.figure3_gd`` again with the output scale removed: each Figure-3 DAG at ``gd_lr_frac`` of its
+    own largest stable step (``own_steps``), same inputs, widths and seeds. ``<ds>_loss`` ``(3, seeds,
+    steps + 1)``, ``<ds>_steps`` (3,), and ``spectrum_stats`` of the exact NNGP and the NTK on the same
+    images (``<ds>_exact_lam``, ``_lmax``, ``_diag``, ``<ds>_ntk_...``)."""
+    arch = list(FIGURE3.values())
+    out: dict = {"dags": arch}
+    dags, seeds = _grid(arch, fig3_seeds)
+    for ds in datasets:
+        X, y = data.load(ds, "train", n=gd_n, seed=data_seed)
+        step = own_steps(arch, X, gd_lr_frac)
+        run = _gd_runs(dags, seeds, X, y, gd_width, gd_steps, np.repeat(step, fig3_seeds))
+        curve = np.concatenate([run["loss"], run["final_loss"][:, None]], axis=1)
+        out[f"{ds}_loss"], out[f"{ds}_steps"] = curve.reshape(3, fig3_seeds, gd_steps + 1), step
+        for kernel in ("exact", "ntk"):
+            out |= {f"{ds}_{kernel}_{k}": v for k, v in ch03_convergence.spectrum_stats(arch, X, kernel).items()}
+    return out
+
+
+def seeds_shards(datasets: list, **_) -> list[str]:
+    """One shard per dataset and step rule: ``mnist-fixed``, ``mnist-own``, ..."""
+    return [f"{ds}-{mode}" for ds in datasets for mode in ("fixed", "own")]
+
+
+def merge(parts: list[dict]) -> dict:
+    """Join shards that each add their own keys; a key two shards share must hold the same value."""
+    out: dict = {}
+    for part in parts:
+        for k, v in part.items():
+            if k in out and not np.array_equal(np.asarray(out[k]), np.asarray(v)):
+                raise ValueError(f"shards disagree on {k!r}")
+            out.setdefault(k, v)
+    return out
+
+
+@registry.experiment("ch05.all_dags_seeds", chapter=CHAPTER, shards=seeds_shards, combine=merge)
+def all_dags_seeds(datasets: list, space_nodes: int, space_n: int, space_width: int, space_steps: int,
+                   space_lr_frac: float, space_seeds: int, data_seed: int, shard: str) -> dict:
+    """``ch05.all_dags`` with ``space_seeds`` seeds per DAG (seed ``index + 1000 s``; s = 0 is the single
+    seed of ``ch05.all_dags``), trained at one step for all (``stable_lr``, as there; shard ``<ds>-fixed``)
+    or with the output scale removed (``own_steps``; shard ``<ds>-own``): ``<ds>_speed_<mode>``
+    ``(seeds, DAGs)`` (``convergence_speed``), ``<ds>_lr``, ``<ds>_steps`` and ``spectrum_stats`` of the
+    exact NNGP and the NTK (``<ds>_exact_lam`` ...)."""
+    ds, mode = shard.split("-")
+    dags = _dag.mlp_dags(space_nodes)
+    dw = np.array([theory.effective_depth_width(d) for d in dags])
+    X, y = data.load(ds, "train", n=space_n, seed=data_seed)
+    lr, step = stable_lr(dags, X, space_lr_frac), own_steps(dags, X, space_lr_frac)
+    speed = []
+    for s in range(space_seeds):
+        run = _gd_runs(dags, [i + 1000 * s for i in range(len(dags))], X, y, space_width, space_steps,
+                       lr if mode == "fixed" else step)
+        speed.append(convergence_speed(run["loss"][:, 0], run["final_loss"]))
+    out: dict = {"dags": dags, "depth": dw[:, 0], "width": dw[:, 1], f"{ds}_speed_{mode}": np.array(speed),
+                 f"{ds}_lr": lr, f"{ds}_steps": step}
+    for kernel in ("exact", "ntk"):
+        out |= {f"{ds}_{kernel}_{k}": v for k, v in ch03_convergence.spectrum_stats(dags, X, kernel).items()}
+    return out
+
+
+def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataFrame:
+    """``ch05.all_dags_seeds`` at one step for all and at each DAG's own step: Kendall's tau of the
+    seed-mean convergence speed with lambda_min (raw at one step, over the mean diagonal at the own step,
+    where the output scale is removed), with effective depth and with effective width, each with its
+    bootstrap interval over the DAGs with a path and its range over the seeds."""
+    rows = []
+    for ds in datasets:
+        lam, diag = S[f"{ds}_exact_lam"], S[f"{ds}_exact_diag"]
+        free = lam / np.where(diag > 0, diag, 1)
+        for mode, label, scale in (("fixed", "one step for all", lam), ("own", "own step (scale removed)", free)):
+            speed = S[f"{ds}_speed_{mode}"]
+            live = (lam > 0) & np.isfinite(speed).all(0)
+            for name, x in (("lambda_min" if mode == "fixed" else "lambda_min / mean diagonal", scale),
+                            ("effective depth", S["depth"]), ("effective width", S["width"])):
+                tau = stats.rank_correlation_ci(speed[:, live].mean(0), x[live], "kendall", n_boot, seed=seed)
+                per_seed = [stats.rank_correlation(s[live], x[live]) for s in speed]
+                rows.append({"dataset": DATASET_NAMES[ds], "training": label, "predictor": name,
+                             "Kendall tau": tau.value, "95% CI low": tau.lo, "95% CI high": tau.hi,
+                             "seeds: lowest tau": min(per_seed), "seeds: highest tau": max(per_seed)})
+    return pd.DataFrame(rows)
+
+
+def figure3_speeds(R: dict, datasets: list) -> pd.DataFrame:
+    """Mean and standard error over seeds of ``log(L_0 / L_T)`` for each Figure-3 DAG (``ch05.figure3_gd`` or
+    ``ch05.figure3_scale_free``)."""
+    rows = []
+    for ds in datasets:
+        speed = np.log(R[f"{ds}_loss"][..., 0] / R[f"{ds}_loss"][..., -1])
+        for (name, arch), s in zip(FIGURE3.items(), speed):
+            rows.append({"dataset": DATASET_NAMES[ds], "DAG": f"{name} {arch}", "speed (mean)": s.mean(),
+                         "standard error": s.std(ddof=1) / np.sqrt(len(s))})
+    return pd.DataFrame(rows)

@@ -279,3 +279,56 @@ def filter_box(dw: np.ndarray, fraction: float) -> tuple[tuple[float, float], tu
     centre, radius = (hi + lo) / 2, (hi - lo) / 2
     return ((centre[0] - fraction * radius[0], centre[0] + fraction * radius[0]),
             (centre[1] - fraction * radius[1], centre[1] + fraction * radius[1]))
+
+
+# ---------------------------------------------------------------------- Table 2 under both readings of the box
+BOX_READINGS = ("released", "half radius")
+
+
+def wot_runs(naswot: dict, n_samples: int, n_runs: int, search_seed: int, box: tuple | None = None,
+             dw: np.ndarray | None = None) -> dict:
+    """Per run of the random-sampling search (``n_runs`` runs of ``n_samples`` draws, ``search_seed``):
+    the picked cell's test accuracy on each dataset and the search seconds; WOT without a box (``box``
+    None), WOT+DAG with the kept box ``box`` = (depth range, width range) over the (d, m) ``dw``."""
+    keep = None if box is None else in_box(dw[naswot["index"]], *box)
+    r = search.sample_search(naswot["naswot"], naswot["naswot_s"], keep, n_samples=n_samples, n_runs=n_runs,
+                             seed=search_seed)
+    t = benchmark.load()
+    picks = naswot["index"][r.pick]
+    return {**{ds: t[ds].to_numpy()[picks] for ds in benchmark.DATASETS}, "seconds": r.seconds,
+            "evaluated": r.evaluated}
+
+
+def wot_readings(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int) -> dict:
+    """``wot_runs`` of WOT and of WOT+DAG under both readings of the paper's box: ``"released"`` (the
+    released code's ranges, ``nas.in_box`` defaults) and ``"half radius"`` (the text's centre and radius,
+    Sec. 5.3, at half the radius: ``filter_box(dw, 0.5)``). All three share the draws of each run."""
+    return {"WOT": wot_runs(naswot, n_samples, n_runs, search_seed),
+            "released": wot_runs(naswot, n_samples, n_runs, search_seed, (), dw),
+            "half radius": wot_runs(naswot, n_samples, n_runs, search_seed, filter_box(dw, 0.5), dw)}
+
+
+def readings_table(runs: dict) -> pd.DataFrame:
+    """WOT+DAG under each reading beside the paper's Table-2 row: mean accuracy per dataset, the time
+    saved against WOT, and the distance to the paper's entries (mean |ours - paper| over the three
+    datasets, in points, and |saving - paper's saving|)."""
+    theirs = paper.table("chen2022", "table2").loc["WOT+DAG"]
+    rows = {}
+    for reading in BOX_READINGS:
+        r = runs[reading]
+        acc = {ds: float(r[ds].mean()) for ds in benchmark.DATASETS}
+        saving = 100 * (1 - r["seconds"].mean() / runs["WOT"]["seconds"].mean())
+        rows[reading] = {**acc, "time saved (%)": saving,
+                         "mean |diff| to paper (points)": float(np.mean([abs(acc[ds] - theirs[ds])
+                                                                        for ds in benchmark.DATASETS])),
+                         "|diff| of saving (points)": abs(saving - theirs["saving"])}
+    rows["paper"] = {**{ds: float(theirs[ds]) for ds in benchmark.DATASETS}, "time saved (%)": float(theirs["saving"])}
+    return pd.DataFrame(rows).T.rename_axis("box")
+
+
+def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
+    """Which reading of the box lies nearer the paper's Table-2 row: by the accuracies (``closer_acc``) and by
+    the time saved (``closer_saving``)."""
+    ours = readings.loc[list(BOX_READINGS)]
+    return {"closer_acc": str(ours["mean |diff| to paper (points)"].idxmin()),
+            "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}

@@ -9,10 +9,12 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from convlib import darts, data, paper, registry, stats, theory
+from convlib import darts, data, paper, plotting, present, registry, stats, theory
 from convlib.dag import DAGLike, mlp_dags
 from convlib.device import one_thread
 from convlib.nas import benchmark
@@ -449,3 +451,186 @@ def by_lambda_pr(BR: dict) -> list[dict]:
     return [{"lambda_PR (in-edges)": float(v), "cells": int((pr == v).sum()),
              "mean C10 acc %": float(BR["cifar10"][pr == v].mean()),
              "mean eff. depth": float(BR["depth"][pr == v].mean())} for v in np.unique(pr)]
+
+
+# ---------------------------------------------------------------- the page: formats, tables and figures (no cached
+# experiment calls these)
+FORMATS: dict[str, str] = {
+    **dict.fromkeys(("rho_last_min", "rho_full_max", "rho_rate", "rho_gd", "drift_slope", "gate_shift", "tau_on",
+                     "tau_zero32", "depth_darts_top2", "acc_darts_top2", "depth_prdarts_top2", "acc_prdarts_top2",
+                     "depth_prdarts_tau1_top2", "acc_prdarts_tau1_top2", "nb_best", "nb_allskip", "br_path_acc",
+                     "br_nopath_acc", "br_rho_pr", "br_rho_path", "br_rho_depth"), "{:.2f}"),
+    **dict.fromkeys(("bg_missed_pd", "on_share", "frac_off", "t4_share_pr", "t4_share_lam", "t4_share_rate"), "{:.0%}"),
+    **dict.fromkeys(("bg_last_zero", "bg_last_pos", "mc_max_diff", "grad_tau_paper", "grad_tau_code"), "{:.1e}"),
+    **dict.fromkeys(("f2_0_first", "f2_375_first", "f2_625_first", "f2_0_last", "f2_375_last", "f2_625_last",
+                     "f2_sd"), "{:.3f}"),
+    **dict.fromkeys(("skips_darts_top2", "skips_prdarts_top2", "skips_prdarts_tau1_top2", "gate_arg"), "{:.1f}"),
+    "gate_tail": "{:.0e}", "s_factor": "{:,.0f}", "s_steps_ratio": "{:,.0f}"}
+"""The precision the chapter prints each glued float at (``present.glue`` stores it so)."""
+
+METHODS = {"darts": "DARTS", "prdarts": "PR-DARTS", "prdarts_tau1": "PR-DARTS (code's τ start)"}
+"""How the page names each search variant of :data:`VARIANTS`."""
+METHOD_COLOURS = {"darts": "#E69F00", "prdarts": "#0072B2", "prdarts_tau1": "#009E73"}
+RHO = {"Spearman rho": "{:.2f}", "95% CI low": "{:.2f}", "95% CI high": "{:.2f}"}
+
+
+def theorem1_table(rows: list[dict]) -> present.Table:
+    """:func:`theorem1_rows` as a table."""
+    return present.table(pd.DataFrame(rows), {"width": "{:,d}", **RHO})
+
+
+def theorem1_figure(T1: dict, gd_width: int) -> Figure:
+    """lambda_PR against lambda_min of the kept Gram block and of G (widest width) and the GD decay rate."""
+    fig = Figure(figsize=(6.5, 2.6), layout="constrained")
+    axes = fig.subplots(1, 3, sharex=True)
+    w = int(T1["widths"][-1])
+    panels = ((T1["lam_last"][-1], rf"(a) $\lambda_{{\min}}(G_{{\mathrm{{last}}}})$, m = {w}"),
+              (T1["lam_full"][-1], rf"(b) $\lambda_{{\min}}(G)$, m = {w}"),
+              (T1["rate"], f"(c) GD decay rate, m = {gd_width}"))
+    for ax, (y, title) in zip(axes, panels):
+        ax.scatter(T1["lambda_pr_in_edges"], y, s=10, color=plotting.PALETTE["linear"])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(r"$\lambda_{PR}$")
+    return fig
+
+
+def drift_table(T1: dict) -> present.Table:
+    """Mean relative Gram drift after training, per width."""
+    rows = pd.DataFrame({"width": T1["widths"].astype(int), "mean relative Gram drift": T1["drift_by_width"].mean(1)})
+    return present.table(rows, {"width": "{:,d}", "mean relative Gram drift": "{:.4f}"})
+
+
+def readings_table(rows: list[dict]) -> present.Table:
+    """:func:`reading_rows` as a table."""
+    return present.table(pd.DataFrame(rows), RHO)
+
+
+def gate_law_table(rows: list[dict]) -> present.Table:
+    """:func:`gate_law_rows` as a table (the tolerance column as yes / no)."""
+    df = pd.DataFrame(rows)
+    df[WITHIN] = df[WITHIN].map({True: "yes", False: "no"})
+    return present.table(df, {"tau": "{:g}", "beta": "{:g}", "Monte Carlo": "{:.4f}", "closed form": "{:.4f}",
+                              "difference": "{:.1e}"})
+
+
+def temperature_grid(points: int = 41) -> np.ndarray:
+    """Temperatures from the schedule's end to the paper's start, geometrically spaced (both starts on it)."""
+    return np.geomspace(darts.SearchConfig.tau_end, darts.SearchConfig.tau_start, points)
+
+
+def temperature_figure(taus: np.ndarray, g64: np.ndarray, g32: np.ndarray) -> Figure:
+    """The regulariser's largest gradient against the temperature, float64 and float32, with both starts."""
+    fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.loglog(taus, g64, color=plotting.PALETTE["linear"], label="float64")
+    ax.loglog(taus[g32 > 0], g32[g32 > 0], color=plotting.PALETTE["skip"], ls=":", lw=2.5,
+              label="float32 (exactly 0 beyond)")
+    starts = (darts.SearchConfig.tau_start, VARIANTS["prdarts_tau1"]["tau_start"])
+    for start, label in zip(starts, ("paper's start", "code's start")):
+        ax.axvline(start, color=plotting.PALETTE["zero"], ls="--", lw=1)
+        ax.annotate(label, (start, 0.98), xycoords=("data", "axes fraction"), ha="right", va="top", fontsize=9,
+                    rotation=90, color="#555555")
+    ax.set(xlabel=r"temperature $\tau$", ylabel=rf"max $|\partial R / \partial \beta|$ at $\beta = "
+                                                 rf"{darts.SearchConfig.beta_init}$")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def theorem4_table(T4: dict) -> present.Table:
+    """:func:`theorem4_rows` as a table."""
+    return present.table(pd.DataFrame(theorem4_rows(T4)), {"mean A": "{:.3g}", "mean B": "{:.3g}",
+                                                           "share of draws with B > A": "{:.0%}"})
+
+
+def theorem4_figure(T4: dict) -> Figure:
+    """Training loss of cell A and cell B (geometric mean over the draws)."""
+    fig = Figure(figsize=(6.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for name, color, label in (("A", plotting.PALETTE["linear"], "A: one deep chain"),
+                               ("B", plotting.PALETTE["skip"], "B: two shallow branches")):
+        ax.semilogy(np.exp(np.log(T4[f"loss_{name}"]).mean(0)), color=color, label=label)
+    ax.set(xlabel="gradient-descent step", ylabel="training loss (geometric mean)")
+    ax.legend()
+    return fig
+
+
+def skip_fraction_figure(SF: dict) -> Figure:
+    """Training loss (mean over seeds, running mean over about a twelfth of the steps) per skip fraction."""
+    fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    colors = [plotting.PALETTE["linear"], "#009E73", plotting.PALETTE["skip"]]
+    k = max(1, SF["curves"].shape[-1] // 12)
+    for f, c, color in zip(SF["fractions"], SF["curves"], colors):
+        smooth = np.convolve(c.mean(0), np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(len(smooth)) + k, smooth, color=color, label=f"{f:.1%} skips")
+    ax.set(xlabel="SGD step", ylabel="training loss (running mean)")
+    ax.legend()
+    return fig
+
+
+def loss_by_third_table(SF: dict) -> present.Table:
+    """:func:`loss_by_third` with one row per third of the steps."""
+    df = pd.DataFrame(loss_by_third(SF), index=["first third", "middle third", "last third"])
+    return present.table(df.rename_axis("mean training loss"), dict.fromkeys(df.columns, "{:.3f}"), index=True)
+
+
+def search_minutes(S: dict) -> float:
+    """Total compute of the cached searches, in minutes (from their provenance)."""
+    return S["_provenance"]["wall_s"] / 60
+
+
+def budget_table(rows: list[dict]) -> present.Table:
+    """:func:`budget_rows` as a table."""
+    return present.table(pd.DataFrame(rows))
+
+
+def skips_figure(S: dict, variants: Sequence[str], search_epochs: int) -> Figure:
+    """Skip connections in each method's pick after every epoch, top-2 rule and argmax (mean and range over seeds)."""
+    fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    epochs = np.arange(1, search_epochs + 1)
+    for ax, rule in zip(axes, darts.RULES):
+        for v, name in enumerate(variants):
+            sk = S[f"skips_{rule}"][v]
+            ax.plot(epochs, sk.mean(0), marker="o", ms=4, color=METHOD_COLOURS[name], label=METHODS[name])
+            ax.fill_between(epochs, sk.min(0), sk.max(0), color=METHOD_COLOURS[name], alpha=0.15, lw=0)
+        ax.set(title=f"rule: {rule}", xlabel="search epoch")
+    axes[0].set_ylabel("skip_connect edges in the pick")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
+    return fig
+
+
+SEARCH_FORMATS = {"skips": "{:.1f}", "skips + pools": "{:.1f}", "eff. depth": "{:.2f}", "eff. width": "{:.2f}",
+                  "NB201 C10 test acc %": "{:.2f}"}
+
+
+def search_table(rows: list[dict]) -> present.Table:
+    """:func:`search_rows` as a table: one row per search and rule, methods by their names."""
+    df = pd.DataFrame(rows).assign(method=lambda d: d["method"].map(METHODS))
+    return present.table(df.rename(columns={"NB201 C10 test acc %": "C10 acc %"}),
+                         {"skips": "{:d}", "skips + pools": "{:d}", "eff. depth": "{:.2f}", "eff. width": "{:.2f}",
+                          "C10 acc %": "{:.2f}"})
+
+
+def search_means_table(means: list[dict]) -> present.Table:
+    """:func:`search_means` as a table, methods by their names."""
+    df = pd.DataFrame(means).assign(method=lambda d: d["method"].map(METHODS))
+    return present.table(df, SEARCH_FORMATS)
+
+
+def bridge_table(BR: dict) -> present.Table:
+    """:func:`bridge_rows` as a table."""
+    df = pd.DataFrame(bridge_rows(BR))
+    return present.table(df, dict.fromkeys(benchmark.DATASETS, "{:.2f}"),
+                         caption="Spearman rho with the benchmark's test accuracy")
+
+
+def by_lambda_pr_table(BR: dict) -> present.Table:
+    """:func:`by_lambda_pr` as a table."""
+    return present.table(pd.DataFrame(by_lambda_pr(BR)), {"lambda_PR (in-edges)": "{:.0f}", "cells": "{:,d}",
+                                                          "mean C10 acc %": "{:.2f}", "mean eff. depth": "{:.2f}"})
+
+
+def cited_table(*groups: str) -> present.Table:
+    """The numbers cited from the paper (all, or those of ``groups``), as printed, with their sources."""
+    return present.table(pd.DataFrame(paper.rows(cited(), *groups)))

@@ -1,0 +1,58 @@
+"""Sphinx extension: two things a reader of the rendered book should not stumble on.
+
+* A figure's image without alt text gets its caption as alt text. A glued notebook figure
+  (``{glue:figure}``) has no ``:alt:``, and Sphinx then writes the image's file path as its alt
+  text, which a screen reader reads out. An explicit ``:alt:`` is kept.
+* A paper's result carries the paper's own number and no second one. sphinx-proof renders an
+  unnumbered block (``:nonumber:``) titled ``Lemma 3.2 of Chen et al. (one linear edge)`` as
+  "Lemma (Lemma 3.2 of Chen et al. (one linear edge))"; when the title starts with the block's own
+  kind, it is shown as written: "Lemma 3.2 of Chen et al. (one linear edge)".
+"""
+from __future__ import annotations
+
+import re
+
+from docutils import nodes
+
+
+def caption_alt(doctree: nodes.Node) -> None:
+    """Set ``alt`` of every image in a captioned figure that has none, to the caption's text."""
+    for figure in doctree.findall(nodes.figure):
+        caption = next(iter(figure.findall(nodes.caption)), None)
+        if caption is None:
+            continue
+        text = re.sub(r"\s+", " ", caption.astext()).strip()
+        for image in figure.findall(nodes.image):
+            if not image.get("alt"):
+                image["alt"] = text
+
+
+def paper_titles(doctree: nodes.Node) -> None:
+    """An unnumbered proof block whose title starts with its kind (``Theorem 1 of Zhou et al. ...``):
+    drop the parentheses sphinx-proof puts around the title and the kind it writes before it."""
+    from sphinx_proof.nodes import unenumerable_node
+
+    for block in doctree.findall(unenumerable_node):
+        kind = block.get("realtype", "").title()
+        title = next(iter(block.findall(nodes.title)), None)
+        if not kind or title is None or len(title.children) == 0:
+            continue
+        first, last = title.children[0], title.children[-1]
+        if not (isinstance(first, nodes.Text) and isinstance(last, nodes.Text)):
+            continue
+        if not (first.lstrip().startswith("(" + kind + " ") and last.endswith(")")):
+            continue
+        title.replace(first, nodes.Text(first.lstrip()[1:]))
+        last = title.children[-1]
+        title.replace(last, nodes.Text(str(last)[:-1]))
+        block["realtype"] = ""  # sphinx-proof's HTML writer then prefixes nothing
+
+
+def _resolved(app, doctree, docname) -> None:
+    caption_alt(doctree)
+    paper_titles(doctree)
+
+
+def setup(app):
+    app.connect("doctree-resolved", _resolved)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

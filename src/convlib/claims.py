@@ -1,0 +1,534 @@
+"""The claims table: every claim of the two papers the book tests, the paper's number, ours, the
+difference and a verdict (``data/paper/claims.csv`` holds the claims; this module computes ours).
+
+A claim is one row: ``key, chapter, paper, source, claim, paper_value, paper_sd, paper_runs, unit, kind,
+reference, fmt, note``. ``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
+or the difference of two (``"a - b"``); ``paper_sd`` a standard deviation over ``paper_runs`` runs (two
+entries joined by ``;`` add in quadrature), so the paper's standard error is ``sd / sqrt(runs)``.
+``kind`` is ``value`` (the paper gives a number), ``above`` or ``below`` (it claims a direction with
+respect to ``reference``). Our number is a ``Measured``: value, standard error, 95 % interval and the
+number of independent seeds ``n`` it rests on (``None`` when it is deterministic or an interval over
+architectures or cells).
+
+**The rule** (one for every row, in this order):
+
+1. no number of ours: *not attempted*;
+2. fewer than 3 seeds (``n < 3``): *inconclusive*;
+3. a direction (``above`` / ``below`` the reference r): the 95 % interval entirely on the claimed side:
+   *reproduced*; entirely on the other side: *not reproduced*; containing r: *inconclusive*;
+4. a number p: with d = ours - p and s = sqrt(se_ours^2 + se_paper^2), |d| <= 2 s (or equal up to
+   1e-9 relative, for exact numbers): *reproduced*; else ours on the same side of r as p with its
+   interval excluding r: *partly reproduced*; else *not reproduced* (ours has the other sign, or shows
+   no effect where the paper reports one).
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _stats
+
+from convlib import ROOT, dag, paper, registry
+
+PATH = ROOT / "data" / "paper" / "claims.csv"
+COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_sd", "paper_runs", "unit", "kind",
+           "reference", "fmt", "note")
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not attempted")
+KINDS = ("value", "above", "below")
+MIN_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Our number: ``value``, its standard error ``se`` (0: exact), the 95 % interval ``(lo, hi)`` and
+    the number of seeds ``n`` it rests on (None: deterministic, or an interval over architectures)."""
+
+    value: float
+    se: float = 0.0
+    lo: float | None = None
+    hi: float | None = None
+    n: int | None = None
+    detail: str = ""
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        if self.lo is not None and self.hi is not None:
+            return self.lo, self.hi
+        return self.value - 1.96 * self.se, self.value + 1.96 * self.se
+
+
+def verdict(kind: str, ours: Measured | None, paper_value: float | None = None, paper_se: float = 0.0,
+            reference: float = 0.0) -> str:
+    """The verdict of the module docstring's rule."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if ours is None or not math.isfinite(ours.value):
+        return "not attempted"
+    if ours.n is not None and ours.n < MIN_SEEDS:
+        return "inconclusive"
+    lo, hi = ours.interval
+    if kind != "value":
+        side = 1 if kind == "above" else -1
+        if min(side * (lo - reference), side * (hi - reference)) > 0:
+            return "reproduced"
+        if max(side * (lo - reference), side * (hi - reference)) < 0:
+            return "not reproduced"
+        return "inconclusive"
+    if paper_value is None or not math.isfinite(paper_value):
+        raise ValueError("a 'value' claim needs the paper's number")
+    d, s = ours.value - paper_value, math.hypot(ours.se, paper_se)
+    if abs(d) <= 2 * s or abs(d) <= 1e-9 * max(1.0, abs(paper_value)):
+        return "reproduced"
+    same_side = np.sign(ours.value - reference) == np.sign(paper_value - reference) != 0
+    if same_side and not lo <= reference <= hi:
+        return "partly reproduced"
+    return "not reproduced"
+
+
+# ---------------------------------------------------------------------- our numbers, one function per claim
+OURS: dict[str, Callable[[str], Measured]] = {}
+
+
+def ours(*keys: str) -> Callable:
+    """Register ``fn(key, profile) -> Measured`` as the computation of our number for each of ``keys``."""
+    def register(fn: Callable[[str, str], Measured]) -> Callable[[str, str], Measured]:
+        for k in keys:
+            OURS[k] = functools.partial(fn, k)
+        return fn
+    return register
+
+
+@functools.cache
+def _section(chapter: str, profile: str) -> dict:
+    return registry.profile(profile)[chapter]
+
+
+@functools.cache
+def result(name: str, profile: str) -> dict:
+    """A result at a profile (its chapter's section): from the cache, computed when missing."""
+    return registry.get(name, _section(registry.lookup(name).chapter, profile))
+
+
+def mean_se(x) -> Measured:
+    """Mean of independent replicates with its standard error and t interval (n = len(x))."""
+    x = np.asarray(x, float)
+    n = len(x)
+    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    half = float(_stats.t.ppf(0.975, n - 1) * se) if n > 1 else math.nan
+    m = float(x.mean())
+    return Measured(m, se, m - half, m + half, n)
+
+
+def welch(a, b) -> Measured:
+    """mean(a) - mean(b) over independent seeds, Welch's standard error and t interval; n = the fewer seeds."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else 1.0
+    d = float(a.mean() - b.mean())
+    half = float(_stats.t.ppf(0.975, df) * se)
+    return Measured(d, se, d - half, d + half, min(len(a), len(b)))
+
+
+def tau_ci(x, y, n_boot: int = 1000, method: str = "kendall") -> Measured:
+    """Rank correlation with its percentile bootstrap interval over the rows (architectures or cells)."""
+    from convlib import stats
+
+    r = stats.rank_correlation_ci(x, y, method, n_boot, seed=0)
+    return Measured(r.value, 0.0, r.lo, r.hi, None)
+
+
+def exact(value: float, detail: str = "") -> Measured:
+    return Measured(float(value), 0.0, float(value), float(value), None, detail)
+
+
+# ---- chapter 01 / 02
+@ours("nb201_cells", "nb201_unique")
+def _spaces(key: str, profile: str) -> Measured:
+    from convlib.experiments.ch01_spaces import agreement
+    from convlib.nas import benchmark
+
+    R = result("ch01.spaces", profile)
+    if key == "nb201_cells":
+        return exact(R["nb201_size"])
+    unique = benchmark.load().set_index("arch").loc[dag.nb201_cells()[:len(R["nb201_class_op"])]]["unique"]
+    a = agreement(R["nb201_class_op"], unique)
+    return exact(a["theirs"], f"distinct UniqueString values in the benchmark's table; our canonical form by "
+                              f"operation merges them into {a['ours']:,} classes")
+
+
+@ours("closed_forms")
+def _closed_forms(key: str, profile: str) -> Measured:
+    return exact(np.max(result("ch02.closed_forms", profile)["max_abs_diff"]))
+
+
+@ours("recursion_is_nngp")
+def _recursion(key: str, profile: str) -> Measured:
+    G = result("ch02.paper_gap", profile)
+    return exact((G["gap"] > 1e-12).sum(), f"of {len(G['gap'])} DAGs")
+
+
+# ---- chapter 03
+@ours("thm31_slack")
+def _slack(key: str, profile: str) -> Measured:
+    R = result("ch03.gd", profile)
+    slack = R["bound"][R["dag_index"]][:, 1:] / R["ratio"][:, 1:]
+    last = slack[:, -1]
+    return exact(slack.min(), f"{len(slack)} runs; at the last step the bound is {last.min():.3g} to "
+                              f"{last.max():.3g} times the loss")
+
+
+def _eq12_row(space: str, kernel: str, profile: str) -> dict:
+    from convlib.experiments import ch03_convergence
+
+    rows = ch03_convergence.eq12_checks(result("ch03.eq12", profile))
+    return next(r for r in rows if r["space"] == space and r["kernel"] == kernel and r["bound"] == "Eq. 12")
+
+
+@ours("eq12_paper_mlp", "eq12_paper_nb201", "eq12_exact_mlp", "eq12_exact_nb201")
+def _eq12(key: str, profile: str) -> Measured:
+    _, kernel, space = key.split("_")
+    r = _eq12_row("MLP-DAGs" if space == "mlp" else "NAS-Bench-201", kernel, profile)
+    return exact(r["violations"], f"of {r['DAGs']:,}; Kendall tau of bound with lambda_min {r['Kendall tau']:+.3f}")
+
+
+@ours("fig3_lambda_order", "fig3_lambda_order_scale_free")
+def _fig3_order(key: str, profile: str) -> Measured:
+    from convlib.experiments import ch03_convergence
+
+    S = result("ch03.scale_free", profile)
+    lam = ch03_convergence.figure3_values(S, S["exact_lam"])
+    free = lam / ch03_convergence.figure3_values(S, S["exact_diag"])
+    cond = ch03_convergence.figure3_values(S, S["exact_lmax"]) / lam
+    v = free if key.endswith("scale_free") else lam
+    detail = ("lambda_min / mean diagonal " + " / ".join(f"{x:.3g}" for x in free) + "; condition number "
+              + " / ".join(f"{x:,.0f}" for x in cond) if key.endswith("scale_free")
+              else "lambda_min " + " / ".join(f"{x:.3g}" for x in lam))
+    return exact(float(np.all(np.diff(v) > 0)), detail + " (DAG#1 / #2 / #3)")
+
+
+# ---- chapter 04
+def _nb201(space_key: str, R: dict, S: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(x, scale-free lambda_min) over the NAS-Bench-201 cells with a parameterised path."""
+    free = (S["exact_lam"] / np.where(S["exact_diag"] > 0, S["exact_diag"], 1))[S["nb201"]]
+    keep = R["nb201_depth"] > 0
+    return R[f"nb201_{space_key}"][keep], free[keep]
+
+
+@ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "depth_lambda_nb201_scale_free",
+      "width_lambda_nb201_scale_free")
+def _principles(key: str, profile: str) -> Measured:
+    R = result("ch04.landscape", profile)
+    what, _, space = key.split("_")[:3]
+    if key.endswith("scale_free"):
+        x, y = _nb201(what, R, result("ch04.scale_free", profile))
+    else:
+        keep = R[f"{space}_depth"] > 0
+        x, y = R[f"{space}_{what}"][keep], R[f"{space}_lambda_exact"][keep]
+    return tau_ci(x, y, n_boot=200 if len(x) > 1000 else 1000)
+
+
+# ---- chapter 05
+def _fig4_auc(ds: str, profile: str) -> dict[str, np.ndarray]:
+    """Per Figure-3 DAG name, each seed's training accuracy averaged over the epochs (%)."""
+    from convlib.dag import FIGURE3
+
+    F = result("ch05.figure4", profile)
+    names = {a: n for n, a in FIGURE3.items()}
+    return {names[F["dag"][i]]: 100 * F["train_acc"][i].mean(-1) for i, d in enumerate(F["dataset"]) if d == ds}
+
+
+@ours("fig4_mnist_2v1", "fig4_mnist_3v2", "fig4_cifar10_2v1", "fig4_cifar10_3v2")
+def _fig4(key: str, profile: str) -> Measured:
+    _, ds, pair = key.split("_")
+    auc = _fig4_auc(ds, profile)
+    a, b = f"DAG#{pair[0]}", f"DAG#{pair[2]}"
+    m = welch(auc[a], auc[b])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.value / m.se:.1f} standard errors over {m.n} seeds each")
+
+
+def _speed(loss: np.ndarray) -> np.ndarray:
+    """log(L_0 / L_T) of each seed, ``(DAGs, seeds)``."""
+    return np.log(loss[..., 0] / loss[..., -1])
+
+
+@ours("fig3_gd_mnist_2v1", "fig3_gd_mnist_3v2", "fig3_own_mnist_2v1", "fig3_own_mnist_3v2", "fig3_gd_cifar10_2v1",
+      "fig3_gd_cifar10_3v2", "fig3_own_cifar10_2v1", "fig3_own_cifar10_3v2")
+def _fig3_gd(key: str, profile: str) -> Measured:
+    _, mode, ds, pair = key.split("_")
+    R = result("ch05.figure3_gd" if mode == "gd" else "ch05.figure3_scale_free", profile)
+    speed = _speed(R[f"{ds}_loss"])
+    m = welch(speed[int(pair[0]) - 1], speed[int(pair[2]) - 1])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds per DAG")
+
+
+@ours("space_lambda_mnist", "space_lambda_cifar10", "space_depth_mnist", "space_depth_cifar10",
+      "space_own_lambda_mnist", "space_own_lambda_cifar10", "space_own_depth_mnist", "space_own_depth_cifar10",
+      "space_width_mnist", "space_width_cifar10", "space_own_width_mnist", "space_own_width_cifar10")
+def _space(key: str, profile: str) -> Measured:
+    parts = key.split("_")
+    mode = "own" if parts[1] == "own" else "fixed"
+    what, ds = parts[-2], parts[-1]
+    R = result("ch05.all_dags_seeds", profile)
+    speed = R[f"{ds}_speed_{mode}"]
+    lam = R[f"{ds}_exact_lam"] / (np.where(R[f"{ds}_exact_diag"] > 0, R[f"{ds}_exact_diag"], 1) if mode == "own" else 1)
+    x = lam if what == "lambda" else R[what]
+    live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
+    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=_section("05_dag_experiments", profile)["n_boot"])
+    per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
+    return Measured(m.value, m.se, m.lo, m.hi, None,
+                    f"{live.sum()} DAGs x {len(speed)} seeds; per seed " + " / ".join(f"{t:+.3f}" for t in per_seed))
+
+
+# ---- chapter 06
+@functools.cache
+def _nas(profile: str) -> dict:
+    from convlib.experiments import ch06_nas as ch
+
+    p = _section("06_nas_speedup", profile)
+    W = result("ch06.naswot", profile)
+    dw = ch.depth_width()
+    return {"runs": ch.wot_readings(W, dw, p["n_samples"], p["n_runs"], p["search_seed"]),
+            "tenas": result("ch06.tenas", profile), "dw": dw, "W": W}
+
+
+@ours("wot_cifar10", "wot_cifar100", "wot_imagenet16", "wotdag_cifar10", "wotdag_cifar100", "wotdag_imagenet16",
+      "wotdag_half_cifar10", "wotdag_half_cifar100", "wotdag_half_imagenet16", "effect_cifar10",
+      "effect_cifar100", "effect_imagenet16", "wot_saving", "wot_saving_half")
+def _wot(key: str, profile: str) -> Measured:
+    runs = _nas(profile)["runs"]
+    box = "half radius" if "half" in key else "released"
+    if key.startswith("wot_saving"):
+        a, b = runs["WOT"]["seconds"], runs[box]["seconds"]
+        ratio = b.mean() / a.mean()
+        se = ratio * math.hypot(b.std(ddof=1) / b.mean(), a.std(ddof=1) / a.mean()) / math.sqrt(len(a))
+        return Measured(100 * (1 - ratio), 100 * se)
+    ds = key.rsplit("_", 1)[1]
+    if key.startswith("effect"):
+        m = mean_se(runs[box][ds] - runs["WOT"][ds])
+    else:
+        m = mean_se(runs["WOT" if key.startswith("wot_") else box][ds])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n)
+
+
+@ours("tenas_cifar10", "tenas_cifar100", "tenas_imagenet16", "tenasdag_cifar10", "tenasdag_cifar100",
+      "tenasdag_imagenet16", "tenas_saving")
+def _tenas(key: str, profile: str) -> Measured:
+    from convlib.nas import benchmark
+
+    T = _nas(profile)["tenas"]
+    variant = np.asarray(T["variant"])
+    if key == "tenas_saving":
+        a, b = T["seconds"][variant == "TENAS"], T["seconds"][variant == "TENAS+DAG"]
+        return Measured(100 * (1 - b.mean() / a.mean()), n=min(len(a), len(b)))
+    name, ds = key.split("_")
+    picks = T["index"][variant == ("TENAS" if name == "tenas" else "TENAS+DAG")]
+    m = mean_se(benchmark.load()[ds].to_numpy()[picks])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds")
+
+
+@ours("table3_1", "table3_0.75", "table3_0.5", "table3_0.25")
+def _table3(key: str, profile: str) -> Measured:
+    from convlib.experiments import ch06_nas as ch
+
+    p, nas = _section("06_nas_speedup", profile), _nas(profile)
+    f = float(key.split("_")[1])
+    runs = ch.wot_runs(nas["W"], p["n_samples"], p["n_runs"], p["search_seed"], ch.filter_box(nas["dw"], f), nas["dw"])
+    m = mean_se(runs["cifar100"])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n)
+
+
+@ours("acc_depth", "acc_lambda_trace")
+def _accuracy(key: str, profile: str) -> Measured:
+    from convlib.nas import benchmark
+
+    nas = _nas(profile)
+    every = nas["W"]["index"][np.isfinite(nas["W"]["naswot"])]
+    acc = benchmark.load()["cifar10"].to_numpy()[every]
+    if key == "acc_depth":
+        return tau_ci(nas["dw"][every, 0], acc, n_boot=200)
+    L = result("ch06.lambda_min", profile)
+    x = L["lambda_min"][every] / L["trace"][every]
+    ok = np.isfinite(x)
+    return tau_ci(x[ok], acc[ok], n_boot=200)
+
+
+# ---- chapter 07
+@ours("thm1_rate")
+def _thm1(key: str, profile: str) -> Measured:
+    T1 = result("ch07.theorem1", profile)
+    m = tau_ci(T1["lambda_pr_in_edges"], T1["rate"], _section("07_pr_darts", profile)["n_boot"], method="spearman")
+    return Measured(m.value, 0.0, m.lo, m.hi, None, f"{len(T1['rate'])} cells; interval over cells")
+
+
+@ours("thm4_rate")
+def _thm4(key: str, profile: str) -> Measured:
+    T4 = result("ch07.theorem4", profile)
+    d = T4["rate_B"] - T4["rate_A"]
+    m = mean_se(d)
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"B faster in {(d > 0).mean():.0%} of {len(d)} draws")
+
+
+@ours("fig2_skips")
+def _fig2(key: str, profile: str) -> Measured:
+    SF = result("ch07.skip_fraction", profile)
+    last = np.array_split(np.arange(SF["curves"].shape[-1]), 3)[2]
+    per_seed = SF["curves"][..., last].mean(-1)  # (fractions, seeds)
+    m = welch(per_seed[0], per_seed[-1])
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds")
+
+
+@ours("search_top2", "search_argmax")
+def _search(key: str, profile: str) -> Measured:
+    p = _section("07_pr_darts", profile)
+    S = result("ch07.search", profile)
+    rule = key.split("_")[1]
+    acc = S[f"acc_{rule}"][:, :, -1]  # (variants, seeds)
+    v = list(p["variants"])
+    darts_, pr = acc[v.index("darts")], acc[v.index("prdarts")]
+    m = mean_se(pr - darts_)
+    seeds = "; ".join(f"seed {s}: DARTS {a:.2f}, PR-DARTS {b:.2f}" for s, a, b in zip(p["search_seeds"], darts_, pr))
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, seeds)
+
+
+# ---------------------------------------------------------------------- the table
+def _resolve(text: str) -> float | None:
+    """A number, a cited entry ``paper:key`` or ``a - b`` of two; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if " - " in text:
+        a, b = text.split(" - ")
+        return _resolve(a) - _resolve(b)
+    if ":" in text:
+        name, key = text.split(":", 1)
+        return paper.cited(name)[key].value
+    return float(text)
+
+
+def read(path=PATH) -> list[dict]:
+    """The claims, checked: the columns, a unique key, a known kind, a paper number for a ``value``
+    claim and a reason (note) where there is none."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")
+        rows = list(reader)
+    seen = set()
+    for line, r in enumerate(rows, start=2):
+        if None in r or r["key"] in seen or r["kind"] not in KINDS or not r["source"].strip():
+            raise ValueError(f"{path}, line {line}: need all columns, a new key, a kind in {KINDS} and a source")
+        if not r["paper_value"].strip() and not r["note"].strip():
+            raise ValueError(f"{path}, line {line}: a claim without the paper's number needs a note saying why")
+        seen.add(r["key"])
+    return rows
+
+
+def paper_number(row: dict) -> tuple[float | None, float]:
+    """The paper's number and its standard error (0 when the paper prints no spread)."""
+    sds = [_resolve(s) for s in row["paper_sd"].split(";") if s.strip()]
+    runs = int(row["paper_runs"]) if row["paper_runs"].strip() else 1
+    return _resolve(row["paper_value"]), math.sqrt(sum(s * s for s in sds) / runs) if sds else 0.0
+
+
+def evaluate(row: dict, profile: str = "paper") -> dict:
+    """One claim with ours (from the results at ``profile``), the difference and the verdict."""
+    fn = OURS.get(row["key"])
+    m = fn(profile) if fn else None
+    p, p_se = paper_number(row)
+    ref = float(row["reference"] or 0)
+    v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
+    fmt = row["fmt"]
+    show = lambda x: fmt.format(x) if x is not None and math.isfinite(x) else None  # noqa: E731
+    lo, hi = m.interval if m else (None, None)
+    claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"])
+    return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
+            "source": f"{row['paper']}, {row['source']}",
+            "paper": show(p) if row["kind"] == "value" and p is not None else claimed,
+            "ours": show(m.value) if m else None,
+            "95% interval": f"[{show(lo)}, {show(hi)}]" if m and lo != hi else None,
+            "difference": show(m.value - p) if m and p is not None and row["kind"] == "value" else None,
+            "seeds": m.n if m else None, "verdict": v,
+            "note": "; ".join(s for s in (row["note"], m.detail if m else "") if s)}
+
+
+@functools.cache
+def _chapter(chapter: str, profile: str) -> pd.DataFrame:
+    return pd.DataFrame([evaluate(r, profile) for r in read() if r["chapter"] == chapter])
+
+
+def table(profile: str = "paper", chapter: str | None = None) -> pd.DataFrame:
+    """The claims (of one chapter, or all) evaluated on the results at ``profile``, in file order."""
+    chapters = [chapter] if chapter else list(dict.fromkeys(r["chapter"] for r in read()))
+    if chapter and chapter not in {r["chapter"] for r in read()}:
+        raise ValueError(f"no claims for chapter {chapter!r}; chapters: {sorted({r['chapter'] for r in read()})}")
+    return pd.concat([_chapter(c, profile) for c in chapters], ignore_index=True)
+
+
+def summary(chapter: str, profile: str = "paper") -> pd.DataFrame:
+    """The claims of one chapter (notebook stem): claim, source, paper, ours, 95 % interval, difference,
+    verdict, note."""
+    return table(profile, chapter).drop(columns=["chapter", "key", "seeds"])
+
+
+def counts(t: pd.DataFrame | None = None) -> dict[str, int]:
+    """How many claims got each verdict, in the order of ``VERDICTS``."""
+    t = table() if t is None else t
+    return {v: int((t["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def scorecard(profile: str = "paper") -> pd.DataFrame:
+    """Every claim as one line of the book's scorecard: chapter number, the claim with its source (and,
+    for a claim not attempted, what it would take), paper, ours, 95 % interval, difference, verdict."""
+    t = table(profile)
+    claim = t["claim"] + " (" + t["source"] + ")"
+    why = t["note"].str.replace("not attempted: ", "", regex=False)
+    claim = claim.where(t["verdict"] != "not attempted", claim + ": " + why)
+    return pd.DataFrame({"ch.": t["chapter"].str[:2], "claim (source)": claim, "paper": t["paper"],
+                         "ours": t["ours"], "95% interval": t["95% interval"], "difference": t["difference"],
+                         "verdict": t["verdict"]})
+
+
+def _with_interval(row: pd.Series) -> str:
+    return f"{row['ours']} {row['95% interval']}" if row["95% interval"] else row["ours"]
+
+
+def scale_summary(profile: str = "paper") -> dict[str, str]:
+    """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
+    diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
+    (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
+    with depth at its own step (``tau_own_depth_<ds>``), the Figure-3 speed differences at their own steps
+    (``fig3_own_<ds>_2v1`` / ``_3v2``), and ``scale_verdict``: a sentence the intervals decide."""
+    from convlib.experiments import ch03_convergence
+
+    t = table(profile).set_index("key")
+    S = result("ch03.scale_free", profile)
+    lam = ch03_convergence.figure3_values(S, S["exact_lam"])
+    out = {"raw_fig3": " / ".join(f"{x:.3g}" for x in lam),
+           "free_fig3": " / ".join(f"{x:.3g}" for x in lam / ch03_convergence.figure3_values(S, S["exact_diag"]))}
+    signs = []
+    for ds in ("mnist", "cifar10"):
+        out[f"tau_fixed_{ds}"] = _with_interval(t.loc[f"space_lambda_{ds}"])
+        out[f"tau_own_{ds}"] = _with_interval(t.loc[f"space_own_lambda_{ds}"])
+        out[f"tau_own_depth_{ds}"] = _with_interval(t.loc[f"space_own_depth_{ds}"])
+        out[f"tau_own_width_{ds}"] = _with_interval(t.loc[f"space_own_width_{ds}"])
+        signs.append(t.loc[f"space_own_lambda_{ds}", "verdict"])
+        for pair in ("2v1", "3v2"):
+            row = t.loc[f"fig3_own_{ds}_{pair}"]
+            out[f"fig3_own_{ds}_{pair}"] = f"{_with_interval(row)}, {row['verdict']}"
+    if all(v == "reproduced" for v in signs):
+        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min still ranks convergence on both "
+                                "datasets: connectivity matters beyond the scale it brings, though less.")
+    elif all(v == "not reproduced" for v in signs):
+        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min ranks convergence in reverse on "
+                                "both datasets: what the raw lambda_min measured was mostly the output scale that "
+                                "more paths bring.")
+    else:
+        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min does not rank convergence the "
+                                "same way on both datasets: the raw ordering rests largely on the output scale.")
+    return out

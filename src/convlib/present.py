@@ -1,0 +1,189 @@
+"""How the book shows numbers: one table formatter and one rounding ``glue``.
+
+``table`` turns a DataFrame into HTML a reader can take in at a glance: fixed decimals per column,
+thousands separators, an en dash where there is no value (never ``NaN``), every cell whole (long text
+wraps, also inside arch strings; it is never cut to "..."), no index unless it is a label. ``glue``
+stores a float rounded to the precision it is printed at, so that a last-bit difference between
+machines does not rewrite a committed notebook.
+"""
+from __future__ import annotations
+
+import html
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+
+DASH = "\u2013"
+"""What a missing value prints as (an en dash)."""
+
+_TABLE_STYLE = ("border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%;width:auto;"
+                "table-layout:auto;font-size:0.9em;line-height:1.35")
+_CAPTION_STYLE = "caption-side:top;text-align:left;font-weight:600;padding:0 0 0.3em 0"
+_TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.45em;vertical-align:bottom"
+# numbers never break; text wraps at spaces and after the characters of _BREAK_AFTER (arch strings have no
+# spaces), so no cell is cut or pushes the table wider than the column
+_NUM_STYLE = "padding:0.2em 0.45em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
+_TEXT_STYLE = "padding:0.2em 0.45em;text-align:left;white-space:normal;overflow-wrap:break-word"
+# where a long token (an arch string, a parameter list) may break: after these characters
+_BREAK_AFTER = re.compile(r"([|+_,/=~])")
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, NaT and pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists, arrays: not a missing scalar
+        return False
+
+
+def _is_float(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, bool))
+
+
+def default_format(values: pd.Series) -> str:
+    """A format for a numeric column without one: ``{:,d}`` when every value is whole, else fixed
+    decimals showing three significant digits of the smallest non-zero magnitude (at most 5
+    decimals), or ``{:.2e}`` when the column spans magnitudes that fixed decimals cannot show."""
+    nums = [float(v) for v in values if not is_missing(v)]
+    if all(float(v).is_integer() for v in nums):
+        return "{:,.0f}"
+    mags = [abs(v) for v in nums if v != 0 and math.isfinite(v)]
+    if not mags:
+        return "{:,.2f}"
+    small, large = min(mags), max(mags)
+    decimals = max(0, 2 - math.floor(math.log10(small)))
+    if decimals > 5 or large >= 1e7:
+        return "{:.2e}"
+    return "{:,." + str(decimals) + "f}"
+
+
+def format_cell(value: object, fmt: str | None = None) -> str:
+    """One cell as text: a dash when missing, ``fmt`` (``"{:,.2f}"``, ``"{:.1%}"``, ``"{:,d}"``) for
+    numbers, ``str`` otherwise. A whole float given a ``d`` format is printed as an integer."""
+    if is_missing(value):
+        return DASH
+    if fmt is None or isinstance(value, (str, bool)):
+        return str(value)
+    if fmt.rstrip("}").endswith("d") and _is_float(value) and float(value).is_integer():
+        value = int(value)
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"format {fmt!r} cannot print {value!r} ({type(value).__name__}): {err}") from None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A formatted table: ``cells`` are the printed strings; Jupyter shows it as HTML."""
+
+    columns: tuple[str, ...]
+    cells: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]
+    caption: str | None = None
+
+    def frame(self) -> pd.DataFrame:
+        """The printed strings as a DataFrame (for tests and plain-text output)."""
+        return pd.DataFrame(list(self.cells), columns=list(self.columns))
+
+    def _repr_html_(self) -> str:
+        def td(text: str, numeric: bool, tag: str = "td") -> str:
+            style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
+            align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
+            body = html.escape(text) if numeric else _BREAK_AFTER.sub(r"\1<wbr>", html.escape(text))
+            return f'<{tag} style="{style}{align}">{body}</{tag}>'
+
+        head = "".join(td(c, n, "th") for c, n in zip(self.columns, self.numeric))
+        body = "".join("<tr>" + "".join(td(v, n) for v, n in zip(row, self.numeric)) + "</tr>\n"
+                       for row in self.cells)
+        cap = f'<caption style="{_CAPTION_STYLE}">{html.escape(self.caption)}</caption>' if self.caption else ""
+        return (f'<table class="convlib-table" style="{_TABLE_STYLE}">{cap}'
+                f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        text = self.frame().to_string(index=False) if self.cells else ", ".join(self.columns)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+
+def table(df: pd.DataFrame, formats: dict[str, str] | None = None, index: bool = False,
+          caption: str | None = None) -> Table:
+    """``df`` as a publication table: ``formats`` maps a column to its format (others get
+    :func:`default_format` when numeric), missing values print as an en dash, no cell is truncated,
+    and the index is shown (as leading columns) only with ``index=True``."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"present.table expects a pandas DataFrame, got {type(df).__name__}")
+    formats = dict(formats or {})
+    if index:
+        df = df.reset_index()
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"present.table: duplicate column names {names}")
+    unknown = set(formats) - set(names)
+    if unknown:
+        raise ValueError(f"present.table: formats name columns {sorted(unknown)} that the table does not have "
+                         f"(columns: {names})")
+    fmts, numeric = [], []
+    for name, col in zip(names, df.columns):
+        values = df[col]
+        is_num = all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                     for v in values if not is_missing(v)) and not values.map(is_missing).all()
+        numeric.append(is_num)
+        fmts.append(formats.get(name, default_format(values) if is_num else None))
+    cells = tuple(tuple(format_cell(v, f) for v, f in zip(row, fmts)) for row in df.itertuples(index=False))
+    return Table(tuple(names), cells, tuple(numeric), caption)
+
+
+def rounded(value: float, fmt: str = "{:.3g}") -> float:
+    """``value`` rounded to what ``fmt`` prints: the float that the printed text reads back as
+    (thousands separators dropped, a percent divided by 100). Infinite and NaN values pass through."""
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    text = fmt.format(value).strip().replace(",", "").replace("_", "")
+    percent = text.endswith("%")
+    try:
+        number = Decimal(text.rstrip("%").strip())
+    except InvalidOperation:
+        raise ValueError(f"glue format {fmt!r} must print only a number, printed {fmt.format(value)!r}") from None
+    return float(number / 100 if percent else number)
+
+
+def figure_png(fig) -> object:
+    """A matplotlib figure as an IPython PNG image (what a notebook shows), drawn at the figure's
+    size and dpi; works for a ``Figure`` made without pyplot, which Jupyter would show only as text."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return Image(data=buf.getvalue(), format="png")
+
+
+def glue(name: str, value: object, fmt: str = "{:.3g}", display: bool = False) -> None:
+    """``myst_nb.glue`` of ``value``, floats rounded by :func:`rounded` to the precision ``fmt`` prints;
+    integers become plain ``int``, a matplotlib figure its PNG (:func:`figure_png`); strings, tables
+    and images are glued as they are."""
+    from matplotlib.figure import Figure
+    from myst_nb import glue as _glue  # the book's environment only; importing convlib needs no myst-nb
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+    elif _is_float(value):
+        value = rounded(value, fmt)
+    elif isinstance(value, Figure):
+        value = figure_png(value)
+    _glue(name, value, display=display)
+
+
+def glue_all(values: dict[str, object], formats: dict[str, str] | None = None, fmt: str = "{:.3g}") -> None:
+    """:func:`glue` every ``name: value``, each float at ``formats[name]`` (the precision the page prints
+    it at), else at ``fmt``."""
+    formats = formats or {}
+    for name, value in values.items():
+        glue(name, value, formats.get(name, fmt))

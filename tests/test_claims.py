@@ -1,0 +1,113 @@
+"""convlib.claims: the verdict rule on hand-made numbers, the claims table's checks, and that every claim
+has a verdict from the fixed vocabulary."""
+import math
+
+import numpy as np
+import pytest
+
+from convlib import claims
+from convlib.claims import Measured, verdict
+
+
+def test_not_attempted_without_a_number_of_ours():
+    assert verdict("value", None, 1.0) == "not attempted"
+    assert verdict("above", Measured(math.nan)) == "not attempted"
+
+
+def test_fewer_than_three_seeds_is_inconclusive_whatever_the_numbers():
+    assert verdict("value", Measured(5.0, 0.01, n=2), 5.0, 0.1) == "inconclusive"
+    assert verdict("above", Measured(5.0, 0.01, 4.9, 5.1, n=2)) == "inconclusive"
+    assert verdict("above", Measured(5.0, 0.01, 4.9, 5.1, n=3)) == "reproduced"
+
+
+def test_direction_claims_by_the_interval():
+    assert verdict("above", Measured(0.3, lo=0.1, hi=0.5)) == "reproduced"
+    assert verdict("above", Measured(-0.3, lo=-0.5, hi=-0.1)) == "not reproduced"
+    assert verdict("above", Measured(0.2, lo=-0.05, hi=0.42)) == "inconclusive"
+    assert verdict("below", Measured(-0.3, lo=-0.5, hi=-0.1)) == "reproduced"
+    assert verdict("below", Measured(0.587, lo=0.579, hi=0.595)) == "not reproduced"
+    # the reference need not be 0: a slack above 1
+    assert verdict("above", Measured(1.06, lo=1.06, hi=1.06), reference=1.0) == "reproduced"
+    assert verdict("above", Measured(0.9, lo=0.9, hi=0.9), reference=1.0) == "not reproduced"
+
+
+def test_value_claims_within_two_combined_standard_errors():
+    # d = 0.3, s = hypot(0.1, 0.1) = 0.1414: 2 s = 0.283 < 0.3 -> outside; 0.25 -> inside
+    assert verdict("value", Measured(1.30, 0.1, n=10), 1.0, 0.1) == "partly reproduced"
+    assert verdict("value", Measured(1.25, 0.1, n=10), 1.0, 0.1) == "reproduced"
+    # exact numbers: equal (up to rounding) or not
+    assert verdict("value", Measured(15625.0), 15625.0) == "reproduced"
+    assert verdict("value", Measured(1e-16), 0.0) == "reproduced"
+    assert verdict("value", Measured(85.0), 0.0) == "not reproduced"
+
+
+def test_value_claims_an_effect_the_data_do_not_show_is_not_reproduced():
+    # the filter's effect on CIFAR-10: ours +0.01 (se 0.01), the paper +0.17 (se 0.056)
+    assert verdict("value", Measured(0.01, 0.01, n=500), 0.17, 0.056) == "not reproduced"
+    # the same effect shown but smaller: partly
+    assert verdict("value", Measured(0.05, 0.01, n=500), 0.17, 0.05) == "partly reproduced"
+    # the opposite sign
+    assert verdict("value", Measured(-0.2, 0.01, n=500), 0.17, 0.05) == "not reproduced"
+
+
+def test_unknown_kind_and_missing_paper_number_are_errors():
+    with pytest.raises(ValueError, match="kind"):
+        verdict("bigger", Measured(1.0))
+    with pytest.raises(ValueError, match="paper's number"):
+        verdict("value", Measured(1.0), None)
+
+
+def test_welch_and_mean_se_against_hand_computed_numbers():
+    m = claims.mean_se([1.0, 2.0, 3.0])
+    assert m.value == 2.0 and m.se == pytest.approx(1 / math.sqrt(3)) and m.n == 3
+    assert m.hi - m.value == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)  # t(0.975, 2) = 4.3027
+    w = claims.welch([1.0, 2.0, 3.0], [0.0, 0.0, 3.0])
+    assert w.value == pytest.approx(1.0) and w.se == pytest.approx(math.sqrt(1 / 3 + 3 / 3))
+
+
+def test_read_rejects_a_claim_without_number_or_reason(tmp_path):
+    rows = claims.read()
+    head = ",".join(claims.COLUMNS)
+    bad = tmp_path / "claims.csv"
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,value,0,{:.2f},\n")
+    with pytest.raises(ValueError, match="note"):
+        claims.read(bad)
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,1,,,,sideways,0,{:.2f},\n")
+    with pytest.raises(ValueError, match="kind"):
+        claims.read(bad)
+    assert len({r["key"] for r in rows}) == len(rows)
+
+
+def test_every_claim_is_computed_or_says_why_not():
+    for r in claims.read():
+        assert r["key"] in claims.OURS or r["note"].startswith("not attempted"), r["key"]
+
+
+def test_paper_numbers_resolve_from_the_cited_tables():
+    rows = {r["key"]: r for r in claims.read()}
+    p, se = claims.paper_number(rows["effect_cifar10"])
+    assert p == pytest.approx(92.98 - 92.81)
+    assert se == pytest.approx(math.sqrt((0.78 ** 2 + 0.99 ** 2) / 500))
+
+
+@pytest.mark.slow
+def test_every_row_has_a_verdict_from_the_vocabulary():
+    t = claims.table()
+    assert len(t) == len(claims.read())
+    assert set(t["verdict"]) <= set(claims.VERDICTS)
+    assert sum(claims.counts(t).values()) == len(t)
+    assert not t[t["verdict"] != "not attempted"]["ours"].isna().any()
+    assert np.all(t.loc[t["key"].str.startswith("eq12_paper"), "verdict"] == "reproduced")
+
+
+@pytest.mark.slow
+def test_scorecard_keeps_every_claim_and_says_why_one_was_not_attempted():
+    card, t = claims.scorecard(), claims.table()
+    assert list(card["verdict"]) == list(t["verdict"])
+    skipped = card[card["verdict"] == "not attempted"]
+    assert len(skipped) and skipped["claim (source)"].str.contains("needs").all()
+
+
+def test_summary_of_an_unknown_chapter_is_an_error():
+    with pytest.raises(ValueError, match="no claims for chapter"):
+        claims.summary("99_nowhere")
