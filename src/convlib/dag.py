@@ -326,14 +326,27 @@ class _Reduced:
                     found[a].append((w, k))
         return tuple(map(tuple, found))
 
+    @cached_property
+    def neighbours(self) -> tuple[tuple, ...]:
+        """Per vertex: ``(op, stem count, output count, vertex inputs (a, k), consumers (w, k))``."""
+        return tuple((op, inp["x"], self.out[v], tuple((a, k) for a, k in inp.items() if a != "x"), self.consumers[v])
+                     for v, (op, inp) in enumerate(zip(self.ops, self.inputs)))
+
+    @cached_property
+    def twins(self) -> tuple[int, ...]:
+        """``twins[v]``: an id shared by vertices with the same op, inputs, output count and consumers.
+        Swapping two twins is an automorphism that fixes every other vertex."""
+        ids: dict = {}
+        return tuple(ids.setdefault((op, frozenset(self.inputs[v].items()), self.out[v], self.consumers[v]), len(ids))
+                     for v, op in enumerate(self.ops))
+
     def refine(self, colour: list[int]) -> list[int]:
         """Colour refinement: split colours by op, stem count, output count and the colours (with
         counts) of inputs and consumers until stable; colours are ranks of these invariant signatures."""
         while True:
-            sig = [(colour[v], op, self.inputs[v]["x"], self.out[v],
-                    tuple(sorted((colour[a], k) for a, k in self.inputs[v].items() if a != "x")),
-                    tuple(sorted((colour[w], k) for w, k in self.consumers[v])))
-                   for v, op in enumerate(self.ops)]
+            sig = [(colour[v], op, x, out, tuple(sorted((colour[a], k) for a, k in ins)),
+                    tuple(sorted((colour[w], k) for w, k in cons)))
+                   for v, (op, x, out, ins, cons) in enumerate(self.neighbours)]
             rank = {s: i for i, s in enumerate(sorted(set(sig)))}
             new = [rank[s] for s in sig]
             if len(rank) == len(set(colour)):
@@ -365,15 +378,27 @@ class _Reduced:
         return [root(a) for a in range(len(self.ops))]
 
     def canonical_code(self) -> str:
-        """Smallest ``code`` over the leaves of the individualisation-refinement search tree."""
+        """Smallest ``code`` over the leaves of the individualisation-refinement search tree. A cell of
+        twins is individualised whole, in index order, in one step: its members are interchangeable, so
+        every order leads to the same leaves as the first (this keeps wide parallel DAGs shallow)."""
         leaves: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []  # (code, order, path): first, best
         automorphisms: list[tuple[int, ...]] = []
 
         def search(colour: list[int], path: tuple[int, ...]) -> int:
             """Explore below the node reached by individualising ``path``; return the depth at which
             to go on (``len(path)``, or less when the rest of a subtree mirrors the first one)."""
-            colour = self.refine(colour)
-            tied = [c for c, k in Counter(colour).items() if k > 1]
+            while True:
+                colour = self.refine(colour)
+                tied = [c for c, k in Counter(colour).items() if k > 1]
+                if not tied:
+                    break
+                target = min(tied)
+                cell = [u for u, c in enumerate(colour) if c == target]
+                if len({self.twins[u] for u in cell}) > 1:
+                    break
+                place = {u: i for i, u in enumerate(cell)}
+                colour = [(len(colour) + 1) * c + place.get(u, 0) for u, c in enumerate(colour)]
+                path += tuple(cell)
             if not tied:
                 code, order = self.code(colour), tuple(sorted(range(len(colour)), key=colour.__getitem__))
                 for ref_code, ref_order, _ in set(leaves):
@@ -386,8 +411,8 @@ class _Reduced:
                 elif code < leaves[1][0]:
                     leaves[1] = (code, order, path)
                 return len(path)
-            target, tried, known = min(tied), [], -1
-            for v in (u for u, c in enumerate(colour) if c == target):
+            tried, known = [], -1
+            for v in cell:
                 if known < len(automorphisms):  # orbits change only when an automorphism is found
                     orbit, known = self.orbits(automorphisms, set(path)), len(automorphisms)
                 if all(orbit[v] != orbit[u] for u in tried):

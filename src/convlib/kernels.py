@@ -47,12 +47,12 @@ NaN/inf is a ``ValueError``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from . import validate
 from .dag import DAG, DAGLike, parse
 from .device import device_of
 
@@ -106,16 +106,13 @@ def _masks(dags: Sequence[DAG], device: torch.device) -> tuple[torch.Tensor, tor
     return lin.to(device), skip.to(device)
 
 
-def _check_inputs(X: torch.Tensor) -> None:
-    if not isinstance(X, torch.Tensor) or X.ndim != 2 or min(X.shape) < 1:
-        raise ValueError(f"X must be a 2-D tensor (n inputs, d_in features), got {getattr(X, 'shape', type(X))}")
-    if not torch.isfinite(X).all():
-        raise ValueError("X holds NaN or infinite values")
+def _check_inputs(X: torch.Tensor) -> torch.Tensor:
+    """X as a real tensor (a numpy array is converted): 2-D, not empty, finite."""
+    return validate.real_tensor(X, "X", ndim=2, layout="(n inputs, d_in features)")
 
 
 def _input_covariance(X: torch.Tensor, device: torch.device) -> torch.Tensor:
-    _check_inputs(X)
-    X = X.to(device=device, dtype=torch.float64)
+    X = _check_inputs(X).to(device=device, dtype=torch.float64)
     return 2.0 * X @ X.T / X.shape[1]
 
 
@@ -182,50 +179,36 @@ def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torc
 # ---------------------------------------------------------------------- memory and range
 KERNEL_NAMES = {"exact": "exact NNGP", "paper": "paper's NNGP recursion", "ntk": "NTK",
                 "remark33": "exact NNGP without first moments (Remark 3.3)"}
-MAX_GB_DEFAULT = 4.0
-
-
-def max_bytes() -> float:
-    """The memory one DAG's propagation may take: ``$CONVLIB_MAX_GB`` gigabytes (1e9 bytes), default 4."""
-    text = os.environ.get("CONVLIB_MAX_GB", str(MAX_GB_DEFAULT))
-    try:
-        gb = float(text)
-    except ValueError:
-        gb = math.nan
-    if not gb > 0:
-        raise ValueError(f"CONVLIB_MAX_GB must be a positive number of gigabytes, got {text[:80]!r}")
-    return gb * 1e9
-
-
 def propagation_bytes(n_nodes: int, n: int, which: str) -> int:
     """Estimated peak bytes of one DAG's propagation (``which``: "exact", "ntk", "paper" or "remark33") on
     n inputs: ``8 n^2`` times 3 (N+1)^2 + 24, 4 (N+1)^2 + 32, or 11 (N+1) + 8 for the per-node recursions
     (measured peaks with a margin)."""
+    n_nodes, n = validate.integer(n_nodes, "n_nodes", low=1), validate.integer(n, "n", low=1)
+    if which not in KERNEL_NAMES:
+        raise ValueError(f"which must be one of {sorted(KERNEL_NAMES)}, got {which!r}")
     N1 = n_nodes + 1
     units = {"exact": 3 * N1 ** 2 + 24, "ntk": 4 * N1 ** 2 + 32, "paper": 11 * N1 + 8, "remark33": 11 * N1 + 8}[which]
     return 8 * n * n * units
 
 
-def _check_memory(n_nodes: int, n: int, which: str) -> None:
-    need, limit = propagation_bytes(n_nodes, n, which), max_bytes()
-    if need > limit:
-        raise ValueError(f"the {KERNEL_NAMES[which]} of a DAG with N={n_nodes} nodes after the stem on n={n} "
-                         f"inputs needs about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer "
-                         "inputs, or raise the limit with the environment variable CONVLIB_MAX_GB")
+def check_memory(n_nodes: int, n: int, which: str) -> None:
+    """A ``ValueError`` naming the size when one DAG's propagation would need more than ``validate.max_bytes()``."""
+    validate.fits_memory(propagation_bytes(n_nodes, n, which), f"the {KERNEL_NAMES[which]} of a DAG with N={n_nodes} "
+                         f"nodes after the stem on n={n} inputs", "use fewer inputs")
 
 
 # ---------------------------------------------------------------------- public API
 def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 4e8):
     """Parse and group DAGs by node count, in chunks whose estimated propagation fits ``budget_bytes``;
-    a node count whose single DAG exceeds ``max_bytes()`` is a ``ValueError``."""
-    parsed = [parse(d) for d in dags]
+    a node count whose single DAG exceeds ``validate.max_bytes()`` is a ``ValueError``."""
+    parsed = [parse(d) for d in validate.sequence(dags, "dags", (str, DAG))]
     if not parsed:
         raise ValueError("dags is empty")
     groups: dict[int, list[int]] = {}
     for i, d in enumerate(parsed):
         groups.setdefault(d.n_nodes, []).append(i)
     for n_nodes in groups:
-        _check_memory(n_nodes, n, which)
+        check_memory(n_nodes, n, which)
     for n_nodes, idx in groups.items():
         step = max(1, int(budget_bytes // propagation_bytes(n_nodes, n, which)))
         for start in range(0, len(idx), step):
@@ -234,7 +217,7 @@ def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 
 
 
 def _many(dags: Sequence[DAGLike], X: torch.Tensor, which: str, device) -> torch.Tensor:
-    _check_inputs(X)
+    X = _check_inputs(X)
     out = None
     for idx, chunk in _batches(dags, X.shape[0], which):
         if which == "paper":
@@ -291,8 +274,7 @@ KERNELS = {"exact": nngp_many, "paper": nngp_paper_many, "ntk": ntk_many}
 def unit_diagonal(X: torch.Tensor) -> torch.Tensor:
     """Rows of X rescaled to squared norm ``d_in``, so the stem kernel has unit diagonal,
     ``K_{0,0}(x, x) = |x|^2 / d_in = 1`` (Chen et al. 2022, Remark 3.4: ``K_ii^(0) = 1``); float64."""
-    _check_inputs(X)
-    X = X.to(torch.float64)
+    X = _check_inputs(X).to(torch.float64)
     norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
     if (norms == 0).any():
         raise ValueError(f"X has {int((norms == 0).sum())} all-zero rows: they cannot be scaled to unit diagonal")
