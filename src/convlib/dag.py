@@ -25,6 +25,8 @@ from functools import cached_property
 
 import networkx as nx
 
+from . import validate
+
 MLP_OPS = ("zero", "skip", "linear")  # digit 0, 1, 2 of the MLP form
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # benchmark order
 KIND = {
@@ -34,6 +36,11 @@ KIND = {
 }
 IDENTITY_OPS = ("skip", "skip_connect")
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
+MAX_NODES = 2_000
+"""Most nodes after the stem a DAG may have: N (N + 1) / 2 edge slots, 2 million here (a 2,000-node
+string is 2 MB); every kernel of a larger one would need terabytes."""
+MAX_SPACE_NODES = 5
+"""``mlp_dags`` lists spaces up to this size: 3^15 = 14.3 million strings (6 nodes would be 3^21 = 1.05e10)."""
 _MLP_GROUP = re.compile(r"[012]+")
 _NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,8})")  # ASCII digits, no leading zeros
 
@@ -52,6 +59,8 @@ class DAG:
         allowed = MLP_OPS if self.form == "mlp" else NB201_OPS
         if not self.ops:
             raise ValueError("a DAG needs at least one node after the stem")
+        if len(self.ops) > MAX_NODES:
+            raise ValueError(f"a DAG may have at most {MAX_NODES:,} nodes after the stem, got {len(self.ops):,}")
         for t, group in enumerate(self.ops, start=1):
             if len(group) != t:
                 raise ValueError(f"node {t} must list {t} in-edges (from nodes 0..{t - 1}), got {len(group)}")
@@ -106,8 +115,7 @@ class DAG:
         """Build a DAG with nodes ``0..n_nodes`` from ``(s, t, op)`` triples; absent pairs are zero.
 
         ``op`` is a kind (``linear``/``skip``/``zero``) or a NAS-Bench-201 operation name."""
-        if not isinstance(n_nodes, int) or n_nodes < 1:
-            raise ValueError(f"n_nodes must be a positive integer (nodes after the stem), got {n_nodes!r}")
+        validate.integer(n_nodes, "n_nodes (nodes after the stem)", 1, MAX_NODES)
         edges = list(edges)
         g = nx.DiGraph()
         g.add_nodes_from(range(n_nodes + 1))
@@ -158,7 +166,7 @@ def parse(text: DAGLike) -> DAG:
         return text
     if not isinstance(text, str):
         raise ValueError(f"expected an architecture string or DAG, got {type(text).__name__}")
-    if text.startswith("|"):
+    if text.startswith("|") or "~" in text:  # "~" only occurs in NAS-Bench-201 strings
         return _parse_nb201(text)
     groups = text.split("_")
     for t, group in enumerate(groups, start=1):
@@ -172,6 +180,11 @@ def parse(text: DAGLike) -> DAG:
 
 
 def _parse_nb201(text: str) -> DAG:
+    if text != text.strip():
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: leading or trailing white space")
+    if not text.startswith("|"):
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: it must start with '|' "
+                         "(such as '|nor_conv_3x3~0|+|...|')")
     groups = text.split("+")
     if len(groups) != 3:
         raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: expected 3 '+'-separated node groups")
@@ -179,7 +192,7 @@ def _parse_nb201(text: str) -> DAG:
     for t, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
             raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: group {shorten(group)} must be "
-                             "'|op~i|...|'")
+                             "'|op~i|...|'" + (", edges separated by '|', not '/'" if "/" in group else ""))
         items = group[1:-1].split("|")
         if len(items) != t:
             raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: node {t} needs {t} edges, "
@@ -208,8 +221,7 @@ def mlp_dags(n_nodes: int = 3) -> list[str]:
 
     Order: ``itertools.product`` over the digits in string order (leftmost digit slowest), so the
     list starts ``0_00_000, 0_00_001, 0_00_002, 0_00_010`` and index ``i`` is ``i`` written in base 3."""
-    if not isinstance(n_nodes, int) or not 1 <= n_nodes <= 6:
-        raise ValueError(f"n_nodes must be an integer in 1..6, got {n_nodes!r}")
+    validate.integer(n_nodes, "n_nodes", 1, MAX_SPACE_NODES)
     sizes = range(1, n_nodes + 1)
     out = []
     for digits in itertools.product("012", repeat=sum(sizes)):

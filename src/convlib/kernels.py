@@ -136,24 +136,27 @@ def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, de
     for t in range(N1):
         if t > 0:
             L, S = lin[:, :t, t], skip[:, :t, t]                     # (B, t) edge masks into t
+            skips = bool(S.any())  # without skip edges into t the O(t^2 n^2) sums below are exactly zero: skip them
             lin_mean = torch.einsum("bs,bsi->bi", L, mu[:, :t])
             skip_mean = torch.einsum("bs,bsi->bi", S, M[:, :t])
             M[:, t] = skip_mean + lin_mean
             # cross moments with earlier nodes r: skip edges carry K_{r,s}; linear edges are independent of h_r
-            cross = torch.einsum("bs,brsij->brij", S, K[:, :t, :t]) + M[:, :t, :, None] * lin_mean[:, None, None, :]
+            cross = M[:, :t, :, None] * lin_mean[:, None, None, :]
+            cross = torch.einsum("bs,brsij->brij", S, K[:, :t, :t]) + cross if skips else cross
             K[:, :t, t] = cross
             K[:, t, :t] = cross.transpose(-1, -2)
             skip_lin = skip_mean[:, :, None] * lin_mean[:, None, :]
             lin_pairs = (lin_mean[:, :, None] * lin_mean[:, None, :]
                          - torch.einsum("bs,bsi,bsj->bij", L, mu[:, :t], mu[:, :t]))
-            K[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, K[:, :t, :t], S) + skip_lin + skip_lin.transpose(-1, -2)
-                          + lin_pairs + torch.einsum("bs,bsij->bij", L, V[:, :t]))
+            pairs = torch.einsum("bs,bsrij,br->bij", S, K[:, :t, :t], S) + skip_lin if skips else skip_lin
+            K[:, t, t] = pairs + skip_lin.transpose(-1, -2) + lin_pairs + torch.einsum("bs,bsij->bij", L, V[:, :t])
             if tangent:
-                tcross = torch.einsum("bs,brsij->brij", S, T[:, :t, :t])
-                T[:, :t, t] = tcross
-                T[:, t, :t] = tcross.transpose(-1, -2)
-                T[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S)
-                              + torch.einsum("bs,bsij->bij", L, G[:, :t]))
+                T[:, t, t] = torch.einsum("bs,bsij->bij", L, G[:, :t])
+                if skips:
+                    tcross = torch.einsum("bs,brsij->brij", S, T[:, :t, :t])
+                    T[:, :t, t] = tcross
+                    T[:, t, :t] = tcross.transpose(-1, -2)
+                    T[:, t, t] = torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S) + T[:, t, t]
         sigma = 2 * K[:, t, t]                                        # pre-activation covariance of an edge out of t
         mu[:, t] = relu_mean(torch.diagonal(sigma, dim1=-2, dim2=-1))
         V[:, t] = relu_second_moment(sigma)

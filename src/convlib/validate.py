@@ -1,7 +1,7 @@
 """Checks of the public API's arguments, at the edge: one clear ``ArgumentTypeError`` (wrong kind of
-value; both a ``TypeError`` and a ``ValueError``) or ``ValueError`` (right kind, bad value) that names the argument, what it got and what was expected.
-Inside the package, code trusts what these checks let through; a valid value passes unchanged, so no
-number computed from valid input depends on them."""
+value; both a ``TypeError`` and a ``ValueError``) or ``ValueError`` (right kind, bad value) that names
+the argument, what it got and what was expected. Inside the package, code trusts what these checks
+let through; a valid value passes unchanged, so no number computed from valid input depends on them."""
 from __future__ import annotations
 
 import math

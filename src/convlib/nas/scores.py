@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from convlib import data
+from convlib import data, validate
 from convlib.dag import DAGLike, parse
 from convlib.device import device_of, one_thread
 from convlib.theory import n_paths
@@ -86,6 +86,15 @@ def _check_connected(arch) -> None:
                              "its input, so activation-pattern and NTK scores are undefined")
 
 
+def images(x, channels: int, name: str = "x") -> torch.Tensor:
+    """``x`` as float32 images (n, channels, H, W), n >= 1, finite (numpy, float64 and integer pixels accepted)."""
+    x = validate.real_tensor(x, name, ndim=4, layout=f"(n, {channels}, H, W)")
+    if x.shape[1] != channels:
+        raise ValueError(f"{name} must have {channels} channel{'s' * (channels > 1)}: shape (n, {channels}, H, W), "
+                         f"got {tuple(x.shape)}")
+    return x.to(torch.float32)
+
+
 def init_network(arch, seed: int, device="cpu", **kw) -> Network:
     """The network of ``arch`` with weights drawn on the CPU from ``seed`` (same on every device)."""
     with torch.random.fork_rng(devices=[]):
@@ -100,16 +109,20 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
              for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.no_grad():
-            net(x)
+            out = net(x)
     finally:
         for h in hooks:
             h.remove()
+    if not bool(torch.isfinite(out).all()):  # a NaN pre-activation has no sign: the codes would mean nothing
+        raise ValueError(f"the network's output is NaN or infinite on these inputs (largest |x| = "
+                         f"{float(x.abs().max()):.3g}): the scores expect standardised images")
     return codes
 
 
 def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> float:
     """NASWOT score ``log det K`` (float64) of the benchmark-size network on images ``x``."""
     _check_connected(arch)
+    x = images(x, 3)
     net = init_network(arch, seed, device, **NASWOT_NET)
     x = x.to(next(net.parameters()).device)
     K = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
@@ -123,6 +136,7 @@ def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
     """Condition number ``lambda_max / lambda_min`` of the empirical NTK (float64 eigenvalues) of the
     TENAS proxy network; ``arch`` is a cell or a supernet state (six lists of live ops)."""
     _check_connected(arch)
+    x = images(x, 3)
     with one_thread():
         return ntk_cond_of(init_network(arch, seed, device, **PROXY), x)
 
@@ -144,6 +158,7 @@ def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device="auto") -> 
     """Number of distinct ReLU activation patterns of the thin proxy (one cell, C=1, no stem) over
     ``inputs`` (n, 1, 3, 3); ``arch`` is a cell or a supernet state."""
     _check_connected(arch)
+    inputs = images(inputs, 1, "inputs")
     with one_thread():
         return linear_regions_of(init_network(arch, seed, device, **THIN), inputs)
 
