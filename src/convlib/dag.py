@@ -182,6 +182,8 @@ def parse(text: DAGLike) -> DAG:
 def _parse_nb201(text: str) -> DAG:
     if text != text.strip():
         raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: leading or trailing white space")
+    if "/" in text:
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: edges are separated by '|', not '/'")
     if not text.startswith("|"):
         raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: it must start with '|' "
                          "(such as '|nor_conv_3x3~0|+|...|')")
@@ -192,7 +194,7 @@ def _parse_nb201(text: str) -> DAG:
     for t, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
             raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: group {shorten(group)} must be "
-                             "'|op~i|...|'" + (", edges separated by '|', not '/'" if "/" in group else ""))
+                             "'|op~i|...|'")
         items = group[1:-1].split("|")
         if len(items) != t:
             raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: node {t} needs {t} edges, "

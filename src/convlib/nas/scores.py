@@ -41,6 +41,7 @@ MEASURES = ("naswot", "ntk", "regions")
 NB201_NORM = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))  # NB201/TENAS
 NASWOT_NET = dict(C=16, N=5)  # the benchmark's network
 PROXY = dict(C=3, N=1)  # TENAS' NTK network on NAS-Bench-201
+MAX_ABS = 1e9  # largest |pixel| the scores take: squares summed over a batch stay far below float32's 3.4e38
 THIN = dict(C=1, N=1, in_channels=1, stem=False, stages=1)  # TENAS' linear-region network
 
 
@@ -87,11 +88,16 @@ def _check_connected(arch) -> None:
 
 
 def images(x, channels: int, name: str = "x") -> torch.Tensor:
-    """``x`` as float32 images (n, channels, H, W), n >= 1, finite (numpy, float64 and integer pixels accepted)."""
+    """``x`` as float32 images (n, channels, H, W), n >= 1, finite, at most ``MAX_ABS`` in magnitude (numpy,
+    float64 and integer pixels accepted)."""
     x = validate.real_tensor(x, name, ndim=4, layout=f"(n, {channels}, H, W)")
     if x.shape[1] != channels:
         raise ValueError(f"{name} must have {channels} channel{'s' * (channels > 1)}: shape (n, {channels}, H, W), "
                          f"got {tuple(x.shape)}")
+    if (big := float(x.abs().max())) > MAX_ABS:
+        raise ValueError(f"{name} has entries up to {big:.3g} in magnitude, above {MAX_ABS:g}: the scores expect "
+                         "standardised images (entries of order 1); larger ones overflow the float32 batch-norm "
+                         "statistics and every unit reads as inactive")
     return x.to(torch.float32)
 
 
@@ -109,13 +115,10 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
              for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.no_grad():
-            out = net(x)
+            net(x)
     finally:
         for h in hooks:
             h.remove()
-    if not bool(torch.isfinite(out).all()):  # a NaN pre-activation has no sign: the codes would mean nothing
-        raise ValueError(f"the network's output is NaN or infinite on these inputs (largest |x| = "
-                         f"{float(x.abs().max()):.3g}): the scores expect standardised images")
     return codes
 
 
