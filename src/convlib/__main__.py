@@ -53,9 +53,9 @@ def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str
     from . import kernels, theory
 
     d = _dag.parse(arch)
+    X, _ = _data.load(data, split, n=n, seed=seed)
     for kernel in ("exact", "paper", "ntk"):  # the whole command's memory, before any kernel runs
         kernels.check_memory(d.n_nodes, n, kernel)
-    X, _ = _data.load(data, split, n=n, seed=seed)
     depth, width = theory.effective_depth_width(d)
     lam = {k: theory.lambda_min(d, X, k) for k in ("exact", "paper")}
     ev = torch.linalg.eigvalsh(theory.gram(d, X, "ntk"))   # once: its extremes give lambda_min and the step
