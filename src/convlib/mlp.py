@@ -74,8 +74,7 @@ class DAGMLP(nn.Module):
         if len(sizes) > 1:
             raise ValueError(f"all dags of one DAGMLP must have the same number of nodes, got {sizes}")
         for name, v in (("d_in", d_in), ("width", width), ("d_out", d_out)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            validate.integer(v, name, low=1)
         if not (isinstance(readout_gain, (int, float)) and math.isfinite(readout_gain) and readout_gain > 0):
             raise ValueError(f"readout_gain must be a positive number, got {readout_gain!r}")
         if parametrization not in PARAMETRIZATIONS:
@@ -295,9 +294,10 @@ def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: fl
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if batch_size is not None:
         validate.integer(batch_size, "batch_size (None for full-batch GD)", low=1)
-    validate.real(lr, "lr", low=0, low_open=True)
-    validate.real(momentum, "momentum", low=0)
-    validate.real(weight_decay, "weight_decay", low=0)
+    top = torch.finfo(model.stem.dtype).max  # the optimiser casts these to the weights' dtype
+    validate.real(lr, "lr", low=0, high=top, low_open=True)
+    validate.real(momentum, "momentum", low=0, high=top)
+    validate.real(weight_decay, "weight_decay", low=0, high=top)
     X = model._inputs(X)
     if X.ndim != 2:
         raise ValueError("train needs X of shape (n, d_in) shared by all models")
