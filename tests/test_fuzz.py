@@ -64,14 +64,18 @@ number = st.integers(0, 12).map(str) | junk
 option = st.tuples(st.sampled_from(["--n", "--seed", "--data", "--bogus", "-n", "--"]), number | st.sampled_from(["digits", "svhn"]))
 
 
-def score(argv: list[str]) -> tuple[int, str, str]:
+def run_main(fn, argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(argv)
+            code = fn(argv)
         except SystemExit as stop:
             code = stop.code
     return code, out.getvalue(), err.getvalue()
+
+
+def score(argv: list[str]) -> tuple[int, str, str]:
+    return run_main(main, argv)
 
 
 def test_score_cli_prints_json_or_one_line_and_status_2(monkeypatch):
@@ -108,22 +112,27 @@ def one_line_error(err: Exception) -> bool:
 DTYPES = ["float64", "float32", "float16", "int64", "uint8", "bool", "complex128"]
 
 
-@st.composite
-def arrays(draw, max_rank: int = 3, max_side: int = 5):
-    """A numpy array, tensor or nested list of any small shape and dtype, with NaN/inf/huge entries sometimes."""
+def _array(shape, values, special, where, dtype, kind):
     import numpy as np
     import torch
 
-    shape = tuple(draw(st.lists(st.integers(0, max_side), min_size=0, max_size=max_rank)))
-    values = np.array(draw(st.lists(st.floats(-3, 3), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))))
-    a = values.reshape(shape)
-    if a.size and draw(st.booleans()):
-        a.flat[draw(st.integers(0, a.size - 1))] = draw(st.sampled_from([math.nan, math.inf, -math.inf, 1e300]))
-    dtype = draw(st.sampled_from(DTYPES))
+    a = np.array(values, dtype=np.float64).reshape(shape)
+    if a.size and special is not None:
+        a.flat[where % a.size] = special
     with np.errstate(all="ignore"):
         a = a.astype(dtype)
-    kind = draw(st.sampled_from(["numpy", "tensor", "list"]))
     return torch.from_numpy(a.copy()) if kind == "tensor" else a.tolist() if kind == "list" else a
+
+
+def arrays(max_rank: int = 3, max_side: int = 5):
+    """A numpy array, tensor or nested list of any small shape and dtype, with NaN/inf/huge entries sometimes."""
+    def fill(shape):
+        size = math.prod(shape)
+        return st.tuples(st.just(shape), st.lists(st.floats(-3, 3), min_size=size, max_size=size),
+                         st.sampled_from([None, None, math.nan, math.inf, -math.inf, 1e300]), st.integers(0, 99),
+                         st.sampled_from(DTYPES), st.sampled_from(["numpy", "tensor", "list"]))
+    shapes = st.lists(st.integers(0, max_side), max_size=max_rank).map(tuple)
+    return shapes.flatmap(fill).map(lambda args: _array(*args))
 
 
 def test_kernels_and_theory_take_any_array_to_a_finite_result_or_a_one_line_error():
@@ -231,16 +240,6 @@ def test_training_options_give_finite_losses_or_a_one_line_error():
 
 
 # ---------------------------------------------------------------------- results and fetch options
-def run_main(fn, argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = fn(argv)
-        except SystemExit as stop:
-            code = stop.code
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_results_options_end_in_one_line_and_no_work(monkeypatch):
     """--scheduler, --workers, --profile and --only of any text: exit 0 (nothing to do), or 2 with one line,
     before any work is planned on a bad scheduler or worker count."""
