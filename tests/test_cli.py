@@ -80,6 +80,21 @@ def test_the_memory_limit_applies_to_the_cli(capsys, monkeypatch):
     assert code == 2 and out == "" and "n=200" in err and "CONVLIB_MAX_GB" in err
 
 
+def test_memory_of_the_whole_score_is_checked_before_any_kernel_runs(capsys, monkeypatch):
+    """The issue's ``score 2_21_112 --n 2283`` computed the exact and paper kernels (17 s) before the NTK's refusal."""
+    from convlib import theory
+
+    monkeypatch.setenv("CONVLIB_MAX_GB", "0.06")  # on n=300, 3 nodes: the exact NNGP needs 52 MB, the NTK 69 MB
+    monkeypatch.setattr(theory, "gram_many", lambda *a, **k: pytest.fail("a kernel ran before the memory check"))
+    code, out, err = run(["score", "2_21_112", "--data", "digits", "--n", "300"], capsys)
+    assert code == 2 and out == "" and "the NTK of a DAG with N=3 nodes after the stem on n=300" in err
+
+
+def test_an_arch_read_as_an_option_says_so(capsys):
+    code, out, err = run(["score", "-2_21_112", "--data", "digits"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "never starts with '-'" in err
+
+
 LONG = "2_" + "0" * 100_000
 CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 

@@ -5,7 +5,9 @@ import hashlib
 import io
 import json
 import lzma
+import os
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +273,103 @@ def test_command_line_fetches_and_reports_errors_on_one_line(small, capsys):
         with pytest.raises(SystemExit) as exit_:
             fetch.main(argv)
         assert exit_.value.code == 2 and why in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- hostile servers and leftovers
+class _Endless(io.RawIOBase):
+    """A response body that never ends (a mirror serving an endless file)."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        buffer[:] = b"\0" * len(buffer)
+        return len(buffer)
+
+
+def test_a_download_larger_than_the_table_says_is_stopped(small, monkeypatch):
+    monkeypatch.setattr(fetch, "_open_url", lambda url: _Endless())
+    with pytest.raises(ValueError, match="sent more than 11 bytes, the most the table allows"):
+        fetch.fetch("mnist", small["dest"], log=lambda m: None)
+    assert not any(small["dest"].rglob("*.bin")) and not any(small["dest"].rglob(".*part*"))
+    limit = fetch.ARCHIVE_FACTOR * sum(len(v) for v in small["npz"].values())
+    monkeypatch.setattr(fetch, "_open_url", lambda url: _EndlessArchive())
+    with pytest.raises(ValueError, match=f"sent more than {limit:,} bytes"):
+        fetch.fetch("cifar10", small["dest"], log=lambda m: None)
+
+
+class _EndlessArchive(io.RawIOBase):
+    """A valid tar.gz stream whose one member claims 10 GB and whose (incompressible) data never ends."""
+
+    def __init__(self):
+        self.z = zlib.compressobj(1, zlib.DEFLATED, 31)
+        info = tarfile.TarInfo("CIFAR-10-images-0123abc/big.bin")
+        info.size = 10 ** 10
+        self.pending, self.rng = self.z.compress(info.tobuf()), np.random.default_rng(0)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while len(self.pending) < len(buffer):
+            self.pending += self.z.compress(self.rng.bytes(1 << 16)) + self.z.flush(zlib.Z_SYNC_FLUSH)
+        buffer[:], self.pending = self.pending[:len(buffer)], self.pending[len(buffer):]
+        return len(buffer)
+
+
+def test_an_archive_member_larger_than_an_image_is_refused(small, monkeypatch, tmp_path):
+    big = tmp_path / "big.tar.gz"
+    with tarfile.open(big, "w:gz") as tar:
+        info = tarfile.TarInfo("CIFAR-10-images-0123abc/train/cat/0000.jpg")
+        info.size = fetch.MAX_JPEG + 1
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    with pytest.raises(ValueError, match=f"train/cat/0000.jpg holds {fetch.MAX_JPEG + 1:,} bytes"):
+        fetch.fetch("cifar10", small["dest"], url=big.as_uri(), log=lambda m: None)
+
+
+def test_a_server_that_never_answers_times_out(small, monkeypatch):
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # accepts the connection (the kernel does), never answers
+    try:
+        monkeypatch.setattr(fetch, "TIMEOUT_S", 0.5)
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match="timed out"):
+            fetch.fetch("mnist", small["dest"], url=f"http://127.0.0.1:{server.getsockname()[1]}/", log=lambda m: None)
+        assert time.perf_counter() - start < 10
+    finally:
+        server.close()
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(small):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    folder = small["dest"] / "m"
+    folder.mkdir(parents=True)
+    stray = [folder / f".a.part-{pid}.bin", folder / f".b.part-{pid}"]
+    alive = folder / f".b.part-{os.getppid()}.bin"   # a run in progress (the parent process): kept
+    for p in [*stray, alive]:
+        p.write_bytes(b"half")
+    logged = []
+    fetch.fetch("mnist", small["dest"], log=logged.append)
+    assert not any(p.exists() for p in stray) and alive.exists()
+    assert sum(m.startswith("removed") for m in logged) == 2
+
+
+@pytest.mark.parametrize("argv, why", [(["--dest", ""], "argument --dest: expected a folder, got an empty path"),
+                                       (["--url", "mnist="], "--url expects NAME=URL"),
+                                       (["--url", "mnist=  "], "--url expects NAME=URL"),
+                                       (["--only"], "argument --only: expected at least one argument"),
+                                       (["--bogus"], "unrecognized arguments: --bogus")])
+def test_bad_options_are_one_line_and_status_2(small, capsys, argv, why):
+    with pytest.raises(SystemExit) as exit_:
+        fetch.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and why in err and len(err.strip().splitlines()) == 1 and "usage" not in err
+    assert not small["dest"].exists()

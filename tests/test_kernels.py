@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from convlib import dag, kernels, mlp
+from convlib import dag, kernels, mlp, validate
 from convlib.dag import FIGURE3
 
 FIG3 = list(FIGURE3.values())
@@ -178,7 +178,7 @@ def test_a_dag_above_the_memory_limit_is_refused_before_allocating(monkeypatch):
     with pytest.raises(ValueError, match="NTK of a DAG with N=3 nodes"):
         kernels.ntk_many(["2", "2_21_112"], X)
     monkeypatch.delenv("CONVLIB_MAX_GB")
-    assert kernels.max_bytes() == 4e9
+    assert validate.max_bytes() == 4e9
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "nan", ""])

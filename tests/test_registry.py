@@ -95,6 +95,36 @@ def test_profiles_reject_unknown_parameters_sections_and_bad_yaml(toy_store, tmp
         registry.profile("../etc/passwd")
 
 
+@pytest.mark.parametrize("text, why", [
+    ("00_toy: {n: abc, seed: 0, delay: 0}\n", "parameter 'n' = 'abc': expected an integer >= 0"),
+    ("00_toy: {n: -5, seed: 0, delay: 0}\n", "parameter 'n' = '-5': expected an integer >= 0"),
+    ("00_toy: {n: 2.5, seed: 0, delay: 0}\n", "parameter 'n' = '2.5': expected an integer >= 0"),
+    ("00_toy: {n: true, seed: 0, delay: 0}\n", "parameter 'n' = 'True': expected an integer >= 0"),
+    ("00_toy: {n: 3, seed: 0, delay: .nan}\n", "parameter 'delay' = 'nan': expected a finite number >= 0"),
+    ("00_toy: {n: 3, seed: 0}\n", r"lacks parameters \['delay'\] of experiment 'toy.shards'"),
+    ("00_toy: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply|must map chapter names"),
+])
+def test_profiles_reject_wrong_types_missing_keys_and_deep_nesting_naming_the_file(toy_store, tmp_path, text, why):
+    """A wrongly typed parameter was reported 'missing' by --status; a missing one named no file; a
+    5,000-level nesting raised RecursionError."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ValueError, match=why) as err:
+        registry.profile(str(bad))
+    assert str(bad) in str(err.value)
+
+
+def test_a_deeply_nested_or_overlong_profile_is_a_clear_error(toy_store, tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("00_toy: {n: " + "{a: " * 5000 + "1" + "}" * 5000 + ", seed: 0, delay: 0}\n")
+    with pytest.raises(ValueError, match=f"{deep} nests too deeply|parameter 'n'"):
+        registry.profile(str(deep))
+    with pytest.raises(ValueError, match=r"profile must be a name \(1 to 64 letters.*\.\.\. \(300 characters\)"):
+        registry.profile("p" * 300)
+    with pytest.raises(ValueError, match="cannot read the profile .*File name too long"):
+        registry.profile(str(tmp_path / ("p" * 300 + ".yaml")))
+
+
 def test_the_book_profiles_are_valid():
     for name in ("paper", "smoke"):
         sections = registry.profile(name)

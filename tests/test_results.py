@@ -59,13 +59,16 @@ def test_a_killed_writer_leaves_only_a_temporary_file_that_the_next_run_removes(
     assert results.clean_tmp() == leftovers and list((tmp_path / results.TMP).iterdir()) == [mine]
 
 
-@pytest.mark.parametrize("damage", ["truncate_json", "truncate_npz", "remove_npz", "not_an_entry"])
+@pytest.mark.parametrize("damage", ["truncate_json", "truncate_npz", "remove_npz", "not_an_entry", "garble_npz"])
 def test_unreadable_entries_name_the_file_and_how_to_recompute(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("CONVLIB_RESULTS", str(tmp_path))
     entry = results.Entry("toy.x", "k2")
-    results.write(entry, {}, {"x": np.arange(1000.0)}, _prov())
+    results.write(entry, {}, {"x": np.random.default_rng(0).normal(size=4000).round(2)}, _prov())
     bad = entry.json if damage in ("truncate_json", "not_an_entry") else entry.npz
-    if damage.startswith("truncate"):
+    if damage == "garble_npz":  # 256 bytes overwritten inside the deflate stream: a zlib.error
+        raw = bad.read_bytes()
+        bad.write_bytes(raw[:1000] + bytes(range(256)) + raw[1256:])
+    elif damage.startswith("truncate"):
         bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2])
     elif damage == "remove_npz":
         bad.unlink()

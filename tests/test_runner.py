@@ -115,3 +115,83 @@ def test_cli_status_exit_codes_and_bad_arguments(toy_store, capsys):
     bad.write_text("00_toy: {n: 1, seed: 0, delay: 0, typo: 1}\n")
     assert main(["results", "--profile", str(bad)]) == 2
     assert "unknown parameters ['typo']" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- --scheduler and --workers, before any work
+def _server(payload: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts and sends ``payload`` (or nothing); returns (socket, port)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if payload:
+                conn.sendall(payload)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def results_cli(argv: list[str]) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from convlib.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["results", *argv])
+        except SystemExit as stop:
+            code = stop.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("address, why", [
+    ("garbage", "--scheduler expects a Dask scheduler address"),
+    ("tcp://localhost:notaport", "--scheduler expects a Dask scheduler address"),
+    ("tcp://localhost:70000", "port 1..65535"),
+    ("", "--scheduler expects"),
+    ("tcp://127.0.0.1:1", "--scheduler 'tcp://127.0.0.1:1': no Dask scheduler answered"),
+    ("HTTP", "no Dask scheduler answered"),       # accepts TCP, speaks another protocol (was: 3.07 EiB)
+    ("SILENT", "no Dask scheduler answered within 0.5 s"),   # accepts TCP, says nothing
+])
+def test_a_bad_scheduler_is_one_line_status_2_before_any_work(monkeypatch, address, why):
+    import time
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(runner, "plan", lambda *a, **k: pytest.fail("planned work before checking --scheduler"))
+    server = None
+    if address in ("HTTP", "SILENT"):
+        server, port = _server(b"HTTP/1.1 200 OK\r\n\r\nhello" * 20 if address == "HTTP" else None)
+        address = f"tcp://127.0.0.1:{port}"
+    start = time.perf_counter()
+    try:
+        code, out, err = results_cli(["--scheduler", address])
+    finally:
+        if server:
+            server.close()
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and why in err, err
+    assert time.perf_counter() - start < 5
+
+
+def test_a_dask_scheduler_passes_the_check():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=":0") as cluster:
+        runner.check_scheduler(cluster.scheduler_address)
+
+
+@pytest.mark.parametrize("workers", [str(runner.MAX_WORKERS + 1), "10" * 9])
+def test_too_many_workers_is_refused(monkeypatch, workers):
+    monkeypatch.setattr(runner, "plan", lambda *a, **k: pytest.fail("planned work before checking --workers"))
+    code, out, err = results_cli(["--workers", workers])
+    assert code == 2 and f"workers (--workers) must be an integer in 0..{runner.MAX_WORKERS}" in err

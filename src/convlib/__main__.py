@@ -28,6 +28,8 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (no usage block), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        if "required: arch" in message:  # an ARCH such as -2_21_112 was read as an option
+            message += " (an architecture string never starts with '-': MLP form such as 2_21_112, or '|op~0|+...')"
         self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
@@ -48,10 +50,12 @@ def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str
     inputs, and the GD bound's rate at the largest step ``step_size_ok`` allows for the NTK."""
     from . import dag as _dag
     from . import data as _data
-    from . import theory
+    from . import kernels, theory
 
     d = _dag.parse(arch)
     X, _ = _data.load(data, split, n=n, seed=seed)
+    for kernel in ("exact", "paper", "ntk"):  # the whole command's memory, before any kernel runs
+        kernels.check_memory(d.n_nodes, n, kernel)
     depth, width = theory.effective_depth_width(d)
     lam = {k: theory.lambda_min(d, X, k) for k in ("exact", "paper")}
     ev = torch.linalg.eigvalsh(theory.gram(d, X, "ntk"))   # once: its extremes give lambda_min and the step

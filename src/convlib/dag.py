@@ -25,6 +25,8 @@ from functools import cached_property
 
 import networkx as nx
 
+from . import validate
+
 KINDS = ("zero", "skip", "linear")  # what the theory distinguishes: no edge, an identity-like edge, a parameterised one
 MLP_OPS = KINDS  # digit 0, 1, 2 of the MLP form
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # benchmark order
@@ -35,6 +37,11 @@ KIND = {
 }
 IDENTITY_OPS = ("skip", "skip_connect")  # skip-kind operations that pass their input on unchanged
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
+MAX_NODES = 2_000
+"""Most nodes after the stem a DAG may have: N (N + 1) / 2 edge slots, 2 million here (a 2,000-node
+string is 2 MB); every kernel of a larger one would need terabytes."""
+MAX_SPACE_NODES = 5
+"""``mlp_dags`` lists spaces up to this size: 3^15 = 14.3 million strings (6 nodes would be 3^21 = 1.05e10)."""
 _MLP_GROUP = re.compile(r"[012]+")
 _NB201_EDGE = re.compile(r"([a-z0-9_]+)~(0|[1-9][0-9]{0,8})")  # ASCII digits, no leading zeros
 
@@ -53,6 +60,8 @@ class DAG:
         allowed = MLP_OPS if self.form == "mlp" else NB201_OPS
         if not self.ops:
             raise ValueError("a DAG needs at least one node after the stem")
+        if len(self.ops) > MAX_NODES:
+            raise ValueError(f"a DAG may have at most {MAX_NODES:,} nodes after the stem, got {len(self.ops):,}")
         for t, group in enumerate(self.ops, start=1):
             if len(group) != t:
                 raise ValueError(f"node {t} must list {t} in-edges (from nodes 0..{t - 1}), got {len(group)}")
@@ -107,8 +116,7 @@ class DAG:
         """Build a DAG with nodes ``0..n_nodes`` from ``(s, t, op)`` triples; absent pairs are zero.
 
         ``op`` is a kind (``linear``/``skip``/``zero``) or a NAS-Bench-201 operation name."""
-        if not isinstance(n_nodes, int) or n_nodes < 1:
-            raise ValueError(f"n_nodes must be a positive integer (nodes after the stem), got {n_nodes!r}")
+        validate.integer(n_nodes, "n_nodes (nodes after the stem)", 1, MAX_NODES)
         edges = list(edges)
         g = nx.DiGraph()
         g.add_nodes_from(range(n_nodes + 1))
@@ -159,7 +167,7 @@ def parse(text: DAGLike) -> DAG:
         return text
     if not isinstance(text, str):
         raise ValueError(f"expected an architecture string or DAG, got {type(text).__name__}")
-    if text.startswith("|"):
+    if text.startswith("|") or "~" in text:  # "~" only occurs in NAS-Bench-201 strings
         return _parse_nb201(text)
     groups = text.split("_")
     for t, group in enumerate(groups, start=1):
@@ -173,6 +181,13 @@ def parse(text: DAGLike) -> DAG:
 
 
 def _parse_nb201(text: str) -> DAG:
+    if text != text.strip():
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: leading or trailing white space")
+    if "/" in text:
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: edges are separated by '|', not '/'")
+    if not text.startswith("|"):
+        raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: it must start with '|' "
+                         "(such as '|nor_conv_3x3~0|+|...|')")
     groups = text.split("+")
     if len(groups) != 3:
         raise ValueError(f"malformed NAS-Bench-201 arch string {shorten(text)}: expected 3 '+'-separated node groups")
@@ -209,8 +224,7 @@ def mlp_dags(n_nodes: int = 3) -> list[str]:
 
     Order: ``itertools.product`` over the digits in string order (leftmost digit slowest), so the
     list starts ``0_00_000, 0_00_001, 0_00_002, 0_00_010`` and index ``i`` is ``i`` written in base 3."""
-    if not isinstance(n_nodes, int) or not 1 <= n_nodes <= 6:
-        raise ValueError(f"n_nodes must be an integer in 1..6, got {n_nodes!r}")
+    validate.integer(n_nodes, "n_nodes", 1, MAX_SPACE_NODES)
     sizes = range(1, n_nodes + 1)
     out = []
     for digits in itertools.product("012", repeat=sum(sizes)):
@@ -327,14 +341,27 @@ class _Reduced:
                     found[a].append((w, k))
         return tuple(map(tuple, found))
 
+    @cached_property
+    def neighbours(self) -> tuple[tuple, ...]:
+        """Per vertex: ``(op, stem count, output count, vertex inputs (a, k), consumers (w, k))``."""
+        return tuple((op, inp["x"], self.out[v], tuple((a, k) for a, k in inp.items() if a != "x"), self.consumers[v])
+                     for v, (op, inp) in enumerate(zip(self.ops, self.inputs)))
+
+    @cached_property
+    def twins(self) -> tuple[int, ...]:
+        """``twins[v]``: an id shared by vertices with the same op, inputs, output count and consumers.
+        Swapping two twins is an automorphism that fixes every other vertex."""
+        ids: dict = {}
+        return tuple(ids.setdefault((op, frozenset(self.inputs[v].items()), self.out[v], self.consumers[v]), len(ids))
+                     for v, op in enumerate(self.ops))
+
     def refine(self, colour: list[int]) -> list[int]:
         """Colour refinement: split colours by op, stem count, output count and the colours (with
         counts) of inputs and consumers until stable; colours are ranks of these invariant signatures."""
         while True:
-            sig = [(colour[v], op, self.inputs[v]["x"], self.out[v],
-                    tuple(sorted((colour[a], k) for a, k in self.inputs[v].items() if a != "x")),
-                    tuple(sorted((colour[w], k) for w, k in self.consumers[v])))
-                   for v, op in enumerate(self.ops)]
+            sig = [(colour[v], op, x, out, tuple(sorted((colour[a], k) for a, k in ins)),
+                    tuple(sorted((colour[w], k) for w, k in cons)))
+                   for v, (op, x, out, ins, cons) in enumerate(self.neighbours)]
             rank = {s: i for i, s in enumerate(sorted(set(sig)))}
             new = [rank[s] for s in sig]
             if len(rank) == len(set(colour)):
@@ -366,15 +393,27 @@ class _Reduced:
         return [root(a) for a in range(len(self.ops))]
 
     def canonical_code(self) -> str:
-        """Smallest ``code`` over the leaves of the individualisation-refinement search tree."""
+        """Smallest ``code`` over the leaves of the individualisation-refinement search tree. A cell of
+        twins is individualised whole, in index order, in one step: its members are interchangeable, so
+        every order leads to the same leaves as the first (this keeps wide parallel DAGs shallow)."""
         leaves: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []  # (code, order, path): first, best
         automorphisms: list[tuple[int, ...]] = []
 
         def search(colour: list[int], path: tuple[int, ...]) -> int:
             """Explore below the node reached by individualising ``path``; return the depth at which
             to go on (``len(path)``, or less when the rest of a subtree mirrors the first one)."""
-            colour = self.refine(colour)
-            tied = [c for c, k in Counter(colour).items() if k > 1]
+            while True:
+                colour = self.refine(colour)
+                tied = [c for c, k in Counter(colour).items() if k > 1]
+                if not tied:
+                    break
+                target = min(tied)
+                cell = [u for u, c in enumerate(colour) if c == target]
+                if len({self.twins[u] for u in cell}) > 1:
+                    break
+                place = {u: i for i, u in enumerate(cell)}
+                colour = [(len(colour) + 1) * c + place.get(u, 0) for u, c in enumerate(colour)]
+                path += tuple(cell)
             if not tied:
                 code, order = self.code(colour), tuple(sorted(range(len(colour)), key=colour.__getitem__))
                 for ref_code, ref_order, _ in set(leaves):
@@ -387,8 +426,8 @@ class _Reduced:
                 elif code < leaves[1][0]:
                     leaves[1] = (code, order, path)
                 return len(path)
-            target, tried, known = min(tied), [], -1
-            for v in (u for u, c in enumerate(colour) if c == target):
+            tried, known = [], -1
+            for v in cell:
                 if known < len(automorphisms):  # orbits change only when an automorphism is found
                     orbit, known = self.orbits(automorphisms, set(path)), len(automorphisms)
                 if all(orbit[v] != orbit[u] for u in tried):

@@ -29,6 +29,7 @@ import gzip
 import lzma
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +81,7 @@ def corrupt(path: Path, err: Exception) -> str:
     rel = "/".join(path.parts[-2:]).removesuffix(".xz")
     try:
         differs = fetch.mismatch(path, rel)
-    except (ValueError, OSError, EOFError, lzma.LZMAError):
+    except (ValueError, OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile):
         differs = None
     return (f"data file {path} is corrupt or truncated ({type(err).__name__}: {err})"
             + (f"; its {differs}" if differs else "")
@@ -99,7 +100,7 @@ def content_sha256(path: Path) -> str:
     if key not in _SHA:
         try:
             _SHA[key] = fetch.sha256_arrays(path) if path.suffix == ".npz" else fetch.sha256_file(path)
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as err:
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError, zlib.error) as err:
             raise ValueError(corrupt(path, err)) from None
     return _SHA[key]
 
@@ -165,7 +166,7 @@ def _read_idx(path: Path) -> np.ndarray:
         if len(raw) != 4 + 4 * ndim + int(np.prod(shape)):
             raise ValueError(f"header says {shape}, file holds {len(raw) - 4 - 4 * ndim} bytes of data")
         return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-    except (OSError, EOFError, ValueError) as err:
+    except (OSError, EOFError, ValueError, zlib.error) as err:  # a garbled gzip stream is a zlib.error
         raise ValueError(corrupt(path, err)) from None
 
 
@@ -214,7 +215,7 @@ def _cifar10(split: str) -> tuple[np.ndarray, np.ndarray]:
             x, y = z["images"], z["labels"]
         if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8 or y.shape != (len(x),):
             raise ValueError(f"expected images (N, 32, 32, 3) uint8 and N labels, got {x.shape} {x.dtype}, {y.shape}")
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(corrupt(path, err)) from None
     mean, std = (np.array(v, np.float32)[:, None, None] for v in CIFAR10_NORM)
     return (x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std, y

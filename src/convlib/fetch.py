@@ -17,7 +17,10 @@ them, so online and offline runs read the same bytes. How each dataset is obtain
   are checked, and it is copied when DEST is not the repository's ``data/``.
 
 Every file is written to a temporary name, checked, then renamed: a file that fails its check is
-removed and never appears under its own name. Files already present and matching are skipped.
+removed and never appears under its own name; the temporary files of a killed run are removed by the
+next one. Files already present and matching are skipped. A download stops with an error once it
+exceeds the size the table gives (a file) or ``ARCHIVE_FACTOR`` times the table's files (an archive),
+and when the server does not answer (connect or read) within ``TIMEOUT_S`` seconds.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import io
 import json
 import lzma
 import os
-import shutil
+import re
 import sys
 import tarfile
 import urllib.request
@@ -45,6 +48,10 @@ from convlib import ROOT
 REPO_DATA = ROOT / "data"
 TABLE = REPO_DATA / "checksums.json"
 TIMEOUT_S = 60
+ARCHIVE_FACTOR = 10  # an archive may be at most this many times the files rebuilt from it (CIFAR-10: about 3x)
+BLOCK = 1 << 20
+MAX_JPEG = 1 << 16  # a 32x32 RGB JPEG takes about 1-2 kB; a bigger archive member is not one
+_PART = re.compile(r"\..+\.part-([0-9]+)(\..*)?")  # the temporary name _install writes to
 
 
 def table() -> dict:
@@ -148,15 +155,49 @@ def _install(target: Path, rel: str, write: Callable[[IO[bytes]], None]) -> None
         tmp.unlink(missing_ok=True)
 
 
+def clean_parts(dest: Path) -> list[Path]:
+    """Remove the temporary files (``.NAME.part-PID...``) that runs no longer alive left under ``dest``."""
+    from convlib.results import _alive
+
+    removed = []
+    for path in Path(dest).rglob(".*.part-*") if Path(dest).is_dir() else []:
+        m = _PART.fullmatch(path.name)
+        if m and path.is_file() and not _alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _open_url(url: str) -> IO[bytes]:
+    """The response to ``url``; ``TIMEOUT_S`` bounds the connection and every read."""
     return urllib.request.urlopen(url, timeout=TIMEOUT_S)
 
 
-def _copy(open_source: Callable[[], IO[bytes]]) -> Callable[[IO[bytes]], None]:
-    """A writer for ``_install`` that copies what ``open_source()`` opens."""
+class _Capped(io.RawIOBase):
+    """A read-only stream over ``source`` that raises ValueError once more than ``limit`` bytes came."""
+
+    def __init__(self, source: IO[bytes], limit: int, what: str):
+        self.source, self.limit, self.what, self.count = source, limit, what, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.source.read(min(len(buffer), self.limit + 1 - self.count))
+        self.count += len(chunk)
+        if self.count > self.limit:
+            raise ValueError(f"{self.what} sent more than {self.limit:,} bytes, the most the table allows: stopped")
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def _copy(open_source: Callable[[], IO[bytes]], limit: int, what: str) -> Callable[[IO[bytes]], None]:
+    """A writer for ``_install`` that copies what ``open_source()`` opens, at most ``limit`` bytes."""
     def write(f: IO[bytes]) -> None:
         with open_source() as source:
-            shutil.copyfileobj(source, f)
+            capped = _Capped(source, limit, what)
+            for block in iter(lambda: capped.read(BLOCK), b""):
+                f.write(block)
     return write
 
 
@@ -167,7 +208,7 @@ def _fetch_files(d: dict, todo: list[str], dest: Path, url: str | None) -> None:
         for base in [url] if url else d["mirrors"]:
             source = base.rstrip("/") + "/" + Path(rel).name
             try:
-                _install(dest / rel, rel, _copy(partial(_open_url, source)))
+                _install(dest / rel, rel, _copy(partial(_open_url, source), d["files"][rel]["size"], source))
                 break
             except (OSError, ValueError) as err:
                 errors.append(f"{source}: {err}")
@@ -183,6 +224,9 @@ def read_jpegs(archive: IO[bytes]) -> dict[tuple[str, str], dict[str, bytes]]:
         for member in tar:
             parts = member.name.split("/")
             if member.isfile() and len(parts) >= 3 and parts[-1].endswith(".jpg"):
+                if member.size > MAX_JPEG:
+                    raise ValueError(f"{member.name} holds {member.size:,} bytes, more than a 32x32 JPEG "
+                                     f"image can ({MAX_JPEG:,})")
                 out.setdefault((parts[-3], parts[-2]), {})[parts[-1]] = tar.extractfile(member).read()
     return out
 
@@ -213,9 +257,10 @@ def _savez(arrays: dict[str, np.ndarray], f: IO[bytes]) -> None:
 def _fetch_jpeg_archive(d: dict, todo: list[str], dest: Path, url: str | None) -> None:
     """Download the archive once (streamed, not stored) and rebuild each missing ``.npz`` from it."""
     source = url or d["archive"]
+    limit = ARCHIVE_FACTOR * sum(f["size"] for f in d["files"].values())
     try:
         with _open_url(source) as r:
-            jpegs = read_jpegs(r)
+            jpegs = read_jpegs(_Capped(r, limit, source))
     except (OSError, tarfile.TarError, EOFError, zlib.error) as err:
         raise ValueError(f"could not read the tar.gz archive {source} for {', '.join(todo)}: {err}") from None
     for rel in todo:
@@ -237,7 +282,7 @@ def _fetch_committed(d: dict, todo: list[str], dest: Path, url: str | None) -> N
         if target.resolve() == source.resolve():
             verify(source, rel)
         else:
-            _install(target, rel, _copy(partial(source.open, "rb")))
+            _install(target, rel, _copy(partial(source.open, "rb"), source.stat().st_size, str(source)))
 
 
 METHODS = {"files": _fetch_files, "jpeg-archive": _fetch_jpeg_archive, "committed": _fetch_committed}
@@ -251,6 +296,8 @@ def fetch(name: str, dest: Path = REPO_DATA, url: str | None = None, log: Callab
     from the dataset's source, or from ``url`` when given (a mirror base for MNIST, an archive for
     CIFAR-10). A mismatch raises ValueError naming the file, the expected and the actual sha256."""
     d, dest = dataset(name), Path(dest)
+    for path in clean_parts(dest):
+        log(f"removed  {path} (left by a run that was stopped)")
     todo = []
     for rel in d["files"]:
         found = locate(rel, [dest])
@@ -271,17 +318,26 @@ def fetch(name: str, dest: Path = REPO_DATA, url: str | None = None, log: Callab
     return [locate(rel, [dest]) for rel in d["files"]]
 
 
+def _folder(text: str) -> Path:
+    """An argparse type: a non-empty folder path (``--dest ''`` would write into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty path")
+    return Path(text)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from convlib.__main__ import OneLineParser
+
     names = list(table())
-    parser = argparse.ArgumentParser(prog="python -m convlib.fetch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dest", type=Path, default=REPO_DATA, help=f"folder to fill (default {REPO_DATA})")
+    parser = OneLineParser(prog="python -m convlib.fetch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dest", type=_folder, default=REPO_DATA, help=f"folder to fill (default {REPO_DATA})")
     parser.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=f"only these of {names}")
     parser.add_argument("--url", action="append", default=[], metavar="NAME=URL",
                         help="fetch NAME from URL instead of its source (file:// works), e.g. a local archive")
     args = parser.parse_args(argv)
     urls = dict(u.split("=", 1) for u in args.url if "=" in u)
-    if len(urls) != len(args.url) or not set(urls) <= set(names):
-        parser.error(f"--url expects NAME=URL with NAME in {names}, got {args.url}")
+    if len(urls) != len(args.url) or not set(urls) <= set(names) or not all(map(str.strip, urls.values())):
+        parser.error(f"--url expects NAME=URL with NAME in {names} and a non-empty URL, got {args.url}")
     failed = 0
     for name in args.only or names:  # each on its own: one failure does not stop the others
         try:

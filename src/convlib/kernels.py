@@ -47,13 +47,13 @@ NaN/inf is a ``ValueError``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from . import validate
 from .dag import DAG, DAGLike, parse
 from .device import device_of
 
@@ -107,16 +107,13 @@ def _masks(dags: Sequence[DAG], device: torch.device) -> tuple[torch.Tensor, tor
     return lin.to(device), skip.to(device)
 
 
-def _check_inputs(X: torch.Tensor) -> None:
-    if not isinstance(X, torch.Tensor) or X.ndim != 2 or min(X.shape) < 1:
-        raise ValueError(f"X must be a 2-D tensor (n inputs, d_in features), got {getattr(X, 'shape', type(X))}")
-    if not torch.isfinite(X).all():
-        raise ValueError("X holds NaN or infinite values")
+def _check_inputs(X: torch.Tensor) -> torch.Tensor:
+    """X as a real tensor (a numpy array is converted): 2-D, not empty, finite."""
+    return validate.real_tensor(X, "X", ndim=2, layout="(n inputs, d_in features)")
 
 
 def _input_covariance(X: torch.Tensor, device: torch.device) -> torch.Tensor:
-    _check_inputs(X)
-    X = X.to(device=device, dtype=torch.float64)
+    X = _check_inputs(X).to(device=device, dtype=torch.float64)
     return 2.0 * X @ X.T / X.shape[1]
 
 
@@ -140,24 +137,27 @@ def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, de
     for t in range(N1):
         if t > 0:
             L, S = lin[:, :t, t], skip[:, :t, t]                     # (B, t) edge masks into t
+            skips = bool(S.any())  # without skip edges into t the O(t^2 n^2) sums below are exactly zero: skip them
             lin_mean = torch.einsum("bs,bsi->bi", L, mu[:, :t])
             skip_mean = torch.einsum("bs,bsi->bi", S, M[:, :t])
             M[:, t] = skip_mean + lin_mean
             # cross moments with earlier nodes r: skip edges carry K_{r,s}; linear edges are independent of h_r
-            cross = torch.einsum("bs,brsij->brij", S, K[:, :t, :t]) + M[:, :t, :, None] * lin_mean[:, None, None, :]
+            cross = M[:, :t, :, None] * lin_mean[:, None, None, :]
+            cross = torch.einsum("bs,brsij->brij", S, K[:, :t, :t]) + cross if skips else cross
             K[:, :t, t] = cross
             K[:, t, :t] = cross.transpose(-1, -2)
             skip_lin = skip_mean[:, :, None] * lin_mean[:, None, :]
             lin_pairs = (lin_mean[:, :, None] * lin_mean[:, None, :]
                          - torch.einsum("bs,bsi,bsj->bij", L, mu[:, :t], mu[:, :t]))
-            K[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, K[:, :t, :t], S) + skip_lin + skip_lin.transpose(-1, -2)
-                          + lin_pairs + torch.einsum("bs,bsij->bij", L, V[:, :t]))
+            pairs = torch.einsum("bs,bsrij,br->bij", S, K[:, :t, :t], S) + skip_lin if skips else skip_lin
+            K[:, t, t] = pairs + skip_lin.transpose(-1, -2) + lin_pairs + torch.einsum("bs,bsij->bij", L, V[:, :t])
             if tangent:
-                tcross = torch.einsum("bs,brsij->brij", S, T[:, :t, :t])
-                T[:, :t, t] = tcross
-                T[:, t, :t] = tcross.transpose(-1, -2)
-                T[:, t, t] = (torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S)
-                              + torch.einsum("bs,bsij->bij", L, G[:, :t]))
+                T[:, t, t] = torch.einsum("bs,bsij->bij", L, G[:, :t])
+                if skips:
+                    tcross = torch.einsum("bs,brsij->brij", S, T[:, :t, :t])
+                    T[:, :t, t] = tcross
+                    T[:, t, :t] = tcross.transpose(-1, -2)
+                    T[:, t, t] = torch.einsum("bs,bsrij,br->bij", S, T[:, :t, :t], S) + T[:, t, t]
         sigma = 2 * K[:, t, t]                                        # pre-activation covariance of an edge out of t
         mu[:, t] = relu_mean(torch.diagonal(sigma, dim1=-2, dim2=-1))
         V[:, t] = relu_second_moment(sigma)
@@ -181,47 +181,33 @@ def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torc
 
 
 # ---------------------------------------------------------------------- memory and range
-MAX_GB_DEFAULT = 4.0
-
-
-def max_bytes() -> float:
-    """The memory one DAG's propagation may take: ``$CONVLIB_MAX_GB`` gigabytes (1e9 bytes), default 4."""
-    text = os.environ.get("CONVLIB_MAX_GB", str(MAX_GB_DEFAULT))
-    try:
-        gb = float(text)
-    except ValueError:
-        gb = math.nan
-    if not gb > 0:
-        raise ValueError(f"CONVLIB_MAX_GB must be a positive number of gigabytes, got {text[:80]!r}")
-    return gb * 1e9
-
-
 def propagation_bytes(n_nodes: int, n: int, which: str) -> int:
     """Estimated peak bytes of one DAG's propagation of kernel ``which`` (a name of ``KERNELS``) on n
     inputs: ``8 n^2`` times the kernel's ``units(N+1)`` (measured peaks with a margin)."""
+    n_nodes, n = validate.integer(n_nodes, "n_nodes", low=1), validate.integer(n, "n", low=1)
+    if which not in KERNELS:
+        raise ValueError(f"which must be one of {sorted(KERNELS)}, got {which!r}")
     return 8 * n * n * KERNELS[which].units(n_nodes + 1)
 
 
-def _check_memory(n_nodes: int, n: int, which: str) -> None:
-    need, limit = propagation_bytes(n_nodes, n, which), max_bytes()
-    if need > limit:
-        raise ValueError(f"the {KERNELS[which].label} of a DAG with N={n_nodes} nodes after the stem on n={n} "
-                         f"inputs needs about {need / 1e9:.1f} GB, above the limit of {limit / 1e9:g} GB: use fewer "
-                         "inputs, or raise the limit with the environment variable CONVLIB_MAX_GB")
+def check_memory(n_nodes: int, n: int, which: str) -> None:
+    """A ``ValueError`` naming the size when one DAG's propagation would need more than ``validate.max_bytes()``."""
+    validate.fits_memory(propagation_bytes(n_nodes, n, which), f"the {KERNELS[which].label} of a DAG with N={n_nodes} "
+                         f"nodes after the stem on n={n} inputs", "use fewer inputs")
 
 
 # ---------------------------------------------------------------------- public API
 def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 4e8):
     """Parse and group DAGs by node count, in chunks whose estimated propagation fits ``budget_bytes``;
-    a node count whose single DAG exceeds ``max_bytes()`` is a ``ValueError``."""
-    parsed = [parse(d) for d in dags]
+    a node count whose single DAG exceeds ``validate.max_bytes()`` is a ``ValueError``."""
+    parsed = [parse(d) for d in validate.sequence(dags, "dags", (str, DAG))]
     if not parsed:
         raise ValueError("dags is empty")
     groups: dict[int, list[int]] = {}
     for i, d in enumerate(parsed):
         groups.setdefault(d.n_nodes, []).append(i)
     for n_nodes in groups:
-        _check_memory(n_nodes, n, which)
+        check_memory(n_nodes, n, which)
     for n_nodes, idx in groups.items():
         step = max(1, int(budget_bytes // propagation_bytes(n_nodes, n, which)))
         for start in range(0, len(idx), step):
@@ -234,7 +220,7 @@ def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", d
     float64, in chunks that fit the memory budget."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
-    _check_inputs(X)
+    X = _check_inputs(X)
     out = None
     for idx, chunk in _batches(dags, X.shape[0], kernel):
         G = KERNELS[kernel].output(chunk, X, device)
@@ -282,8 +268,7 @@ def ntk_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.T
 def unit_diagonal(X: torch.Tensor) -> torch.Tensor:
     """Rows of X rescaled to squared norm ``d_in``, so the stem kernel has unit diagonal,
     ``K_{0,0}(x, x) = |x|^2 / d_in = 1`` (Chen et al. 2022, Remark 3.4: ``K_ii^(0) = 1``); float64."""
-    _check_inputs(X)
-    X = X.to(torch.float64)
+    X = _check_inputs(X).to(torch.float64)
     norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
     if (norms == 0).any():
         raise ValueError(f"X has {int((norms == 0).sum())} all-zero rows: they cannot be scaled to unit diagonal")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from convlib import validate
 from convlib.dag import DAG, DAGLike, parse
 from convlib.device import device_of
 
@@ -73,13 +74,17 @@ class DAGMLP(nn.Module):
         if len(sizes) > 1:
             raise ValueError(f"all dags of one DAGMLP must have the same number of nodes, got {sizes}")
         for name, v in (("d_in", d_in), ("width", width), ("d_out", d_out)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            validate.integer(v, name, low=1)
         if not (isinstance(readout_gain, (int, float)) and math.isfinite(readout_gain) and readout_gain > 0):
             raise ValueError(f"readout_gain must be a positive number, got {readout_gain!r}")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a real floating-point torch dtype such as torch.float32, got {dtype}")
         B, N = len(self.dags), sizes[0]
+        n_weights = B * (width * d_in + N * (N + 1) // 2 * width ** 2 + d_out * width)
+        validate.fits_memory(n_weights * dtype.itemsize, f"a DAGMLP of {B} models with N={N} nodes and "
+                             f"width={width:,} ({n_weights:,} weights)", "use a smaller width or fewer models")
         seeds = list(range(B)) if seeds is None else [int(s) for s in seeds]
         if len(seeds) != B:
             raise ValueError(f"seeds must give one seed per dag ({B}), got {len(seeds)}")
@@ -126,7 +131,7 @@ class DAGMLP(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _inputs(self, X: torch.Tensor) -> torch.Tensor:
-        X = torch.as_tensor(X)
+        X = validate.real_tensor(X, "X", ndim=(2, 3), layout=f"(n, {self.d_in}) or ({self.n_models}, n, {self.d_in})")
         ok = (X.ndim == 2 and X.shape[1] == self.d_in) or (
             X.ndim == 3 and X.shape[0] == self.n_models and X.shape[2] == self.d_in)
         if not ok:
@@ -255,6 +260,19 @@ def batches(n: int, batch_size: int | None, steps: int, seed: int) -> Iterator[t
             done += 1
 
 
+def _check_diverged(result: dict, lr: float) -> None:
+    """A ``ValueError`` naming the first step and model whose loss is NaN or infinite (training diverged)."""
+    curve = result["loss"]
+    bad = ~np.isfinite(curve)
+    if bad.any():
+        b, step = np.argwhere(bad)[0]
+        raise ValueError(f"training diverged: the loss of model {b} is {curve[b, step]} at step {step} with lr={lr:g}; "
+                         "use a smaller learning rate (or standardised inputs)")
+    if "final_loss" in result and not np.isfinite(result["final_loss"]).all():
+        raise ValueError(f"training diverged: the final loss is {result['final_loss']} with lr={lr:g}; "
+                         "use a smaller learning rate")
+
+
 def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, loss: str = "mse",
           batch_size: int | None = None, optimizer: str = "sgd", momentum: float = 0.0,
           weight_decay: float = 0.0, seed: int = 0, evaluate: bool = True) -> dict:
@@ -274,6 +292,12 @@ def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: fl
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if batch_size is not None:
+        validate.integer(batch_size, "batch_size (None for full-batch GD)", low=1)
+    top = torch.finfo(model.stem.dtype).max  # the optimiser casts these to the weights' dtype
+    validate.real(lr, "lr", low=0, high=top, low_open=True)
+    validate.real(momentum, "momentum", low=0, high=top)
+    validate.real(weight_decay, "weight_decay", low=0, high=top)
     X = model._inputs(X)
     if X.ndim != 2:
         raise ValueError("train needs X of shape (n, d_in) shared by all models")
@@ -300,6 +324,7 @@ def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: fl
     if evaluate:
         with torch.no_grad():
             result["final_loss"] = per_model_loss(model(X), target, loss).double().cpu().numpy()
+    _check_diverged(result, lr)
     if loss == "ce":
         result["correct"] = correct.T.cpu().numpy()
     return result

@@ -190,8 +190,10 @@ def profile_path(profile: str) -> Path:
     """``book/params/<profile>.yaml`` for a name, or the given path for a ``.yaml`` file."""
     if profile.endswith((".yaml", ".yml")):
         return Path(profile)
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
-        raise ValueError(f"profile must be a name such as 'paper' or a path to a .yaml file, got {profile!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", profile):
+        from convlib.dag import shorten
+        raise ValueError(f"profile must be a name (1 to 64 letters, digits, '_', '-') such as 'paper' or a path to a "
+                         f".yaml file, got {shorten(profile)}")
     return PARAMS / f"{profile}.yaml"
 
 
@@ -202,13 +204,19 @@ def profile(name: str) -> dict[str, dict]:
     import yaml
 
     path = profile_path(name)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # a name too long for the file system, for example
+        raise ValueError(f"cannot read the profile {str(path)[:80]!r}: {err.strerror}") from None
+    if not found:
         known = sorted(p.stem for p in PARAMS.glob("*.yaml"))
         raise FileNotFoundError(f"no parameter profile {path}; profiles: {known}")
     try:
         sections = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {err}".replace("\n", " ")) from None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply to be a profile (chapter -> parameter -> value)") from None
     if not isinstance(sections, dict) or not all(isinstance(k, str) and isinstance(v, dict)
                                                  for k, v in sections.items()):
         raise ValueError(f"{path} must map chapter names to mappings of parameters")
@@ -228,7 +236,35 @@ def profile(name: str) -> dict[str, dict]:
         if unknown:
             raise ValueError(f"{path}: section {section!r} has unknown parameters {unknown}; "
                              f"the chapter takes {sorted(known)}")
+        for exp in (e for e in REGISTRY.values() if e.chapter == section):
+            missing = [k for k in exp.keys if k not in values]
+            if missing:
+                raise ValueError(f"{path}: section {section!r} lacks parameters {missing} of experiment {exp.name!r}")
+            bad = next(_bad_types(exp, values), None)
+            if bad:
+                raise ValueError(f"{path}: section {section!r}, parameter {bad[0]!r} = {str(values[bad[0]])[:60]!r}: "
+                                 f"{bad[1]}")
     return sections
+
+
+def _bad_types(exp: Experiment, values: dict):
+    """``(key, why)`` for each parameter of ``exp`` whose value does not fit its annotation: an ``int``
+    (no bool) or ``float`` that is finite and >= 0 (sizes, counts, seeds, rates: no experiment takes a
+    negative one), a ``str``, a ``list``."""
+    import math
+    import typing
+
+    for key, hint in typing.get_type_hints(exp.fn).items():
+        if key not in exp.keys:
+            continue
+        v = values[key]
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if hint is int and not (number and isinstance(v, int) and v >= 0):
+            yield key, "expected an integer >= 0"
+        elif hint is float and not (number and math.isfinite(v) and v >= 0):
+            yield key, "expected a finite number >= 0"
+        elif hint in (str, list) and not isinstance(v, hint):
+            yield key, f"expected a {hint.__name__}"
 
 
 # ---------------------------------------------------------------------- computing and serving

@@ -28,6 +28,7 @@ import platform
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +266,7 @@ def read(entry: Entry) -> dict | None:
         try:
             with open(entry.npz, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed on a bad file too
                 out.update({k: z[k] for k in doc["arrays"]})
-        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as err:
             raise CorruptEntry(f"cached result {entry.npz} is unreadable ({type(err).__name__}: {err}); "
                                f"{_recompute_hint(entry)}") from None
     out["_provenance"] = doc["provenance"]

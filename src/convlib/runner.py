@@ -12,10 +12,18 @@ fix every seed. Only this process writes to the store.
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 
-from convlib import registry, results
+from convlib import registry, results, validate
 from convlib.registry import Experiment
+
+CONNECT_TIMEOUT_S = 10
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+"""Most ``workers``: one one-thread process per core is what helps; 4x leaves room, while refusing counts
+that would only exhaust memory (every worker process holds its own torch, about 0.3 GB)."""
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 
 
 @dataclass(frozen=True)
@@ -148,12 +156,48 @@ def local_cluster(workers: int):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
 
 
+def check_scheduler(address: str, timeout_s: float | None = None) -> None:
+    """A ``ValueError`` naming ``--scheduler`` unless ``address`` has the form ``[PROTOCOL://]HOST:PORT``
+    and a Dask scheduler there answers Dask's ``identity`` request within ``timeout_s`` seconds
+    (default ``CONNECT_TIMEOUT_S``)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    from convlib.dag import shorten
+
+    timeout_s = timeout_s or CONNECT_TIMEOUT_S
+    m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if not m or not 1 <= int(m.group(1)) <= 65535:
+        raise ValueError(f"--scheduler expects a Dask scheduler address PROTOCOL://HOST:PORT or HOST:PORT (port "
+                         f"1..65535), such as tcp://127.0.0.1:8786, got {shorten(str(address))}")
+
+    async def identity() -> object:
+        comm = await connect(address, timeout=timeout_s)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), timeout_s))
+    except Exception as err:  # refused, timed out, or a server speaking another protocol (any error)
+        reply = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise ValueError(f"--scheduler {shorten(address)}: no Dask scheduler answered within {timeout_s:g} s "
+                         f"({shorten(str(reply), 120)})")
+
+
 def run(profile: str = "paper", only: list[str] | None = None, force: bool = False, workers: int = 0,
         scheduler: str | None = None, allow_dirty: bool = False, progress: bool = True) -> list[Task]:
     """Compute and store the shards of ``plan``; returns the tasks done. Failures are collected and
     raised together after every other shard has been stored."""
     from tqdm.auto import tqdm
 
+    validate.integer(workers, "workers (--workers)", 0, MAX_WORKERS)
+    if scheduler is not None:  # before any work: a bad address fails now, in seconds
+        check_scheduler(scheduler)
     tasks = plan(profile, only, force, allow_dirty)
     if tasks and not allow_dirty and results.source_state()[1]:
         raise registry.DirtyTree("src/ has uncommitted changes: commit first, or pass --allow-dirty "

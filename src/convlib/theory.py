@@ -29,11 +29,14 @@ import numpy as np
 import torch
 
 from . import dag as _dag
-from .dag import KIND, DAGLike
+from . import validate
+from .dag import DAG, KIND, DAGLike
 from .kernels import gram_many, stem_kernel
 
 MAX_PATHS = 100_000
 """``paths`` lists at most this many paths (a DAG on N nodes can have 2^(N-1)); counts need no list."""
+MAX_STEPS = 10_000_000
+"""``gd_bound`` and ``linearised_loss`` give at most this many steps (80 MB of float64 per curve)."""
 
 
 def path_depth_counts(dag: DAGLike) -> np.ndarray:
@@ -67,15 +70,13 @@ def paths(dag: DAGLike) -> list[tuple[int, ...]]:
                          f"{MAX_PATHS:,}: use theory.path_depth_counts or theory.n_paths to count them")
     g, out = d.graph, d.n_nodes
     result: list[tuple[int, ...]] = []
-
-    def walk(path: tuple[int, ...]) -> None:
+    stack = [(0,)]  # depth first without recursion: a path may be as long as the DAG
+    while stack:
+        path = stack.pop()
         if path[-1] == out:
             result.append(path)
-            return
-        for nxt in sorted(g.successors(path[-1])):
-            walk(path + (nxt,))
-
-    walk((0,))
+        else:
+            stack.extend(path + (nxt,) for nxt in sorted(g.successors(path[-1]), reverse=True))
     return result
 
 
@@ -103,8 +104,9 @@ def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") ->
 
 
 def lambda_min(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> float:
-    """Least eigenvalue of the output-node Gram matrix (0 for a cell whose output no path reaches)."""
-    return float(lambda_min_many([dag], X, kernel, device)[0])
+    """Least eigenvalue of the output-node Gram matrix (0 for a cell whose output no path reaches);
+    one DAG has nothing to share, so no canonical form is computed."""
+    return float(lambda_min_many([dag], X, kernel, device, dedupe=False)[0])
 
 
 def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device="auto",
@@ -113,7 +115,7 @@ def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exa
 
     With ``dedupe`` the Gram matrix is computed once per class of ``canonical(dag, by="kind")``
     (DAGs of one class have the same kernel, a tested property) and shared by its members."""
-    parsed = [_dag.parse(d) for d in dags]
+    parsed = [_dag.parse(d) for d in validate.sequence(dags, "dags", (str, DAG))]
     if dedupe:
         keys = [_dag.canonical(d, by="kind") for d in parsed]
         first: dict[str, int] = {}
@@ -147,8 +149,7 @@ def gd_rate(eta: float, lam: float) -> float:
 
 def gd_bound(eta: float, lam: float, steps: int) -> np.ndarray:
     """``(1 - eta lambda_min / 2)^k`` for k = 0..steps: the bound on ``L(k) / L(0)``."""
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    steps = validate.integer(steps, "steps", 0, MAX_STEPS)
     return gd_rate(eta, lam) ** np.arange(steps + 1)
 
 
@@ -156,20 +157,44 @@ def largest_step(eigenvalues: torch.Tensor) -> torch.Tensor:
     """``2 / (lambda_max + lambda_min)`` of each spectrum (ascending eigenvalues on the last axis): the
     largest step at which gradient descent on the linearised dynamics ``r <- (I - eta H) r`` contracts
     every eigendirection at least as fast as the slowest (the step ``step_size_ok`` grants)."""
-    ev = torch.as_tensor(eigenvalues, dtype=torch.float64)
-    return 2.0 / (ev[..., -1] + ev[..., 0])
+    ev = validate.real_tensor(eigenvalues, "eigenvalues", layout="(ascending eigenvalues on the last axis)")
+    if ev.ndim == 0:
+        raise ValueError("eigenvalues must have at least one axis (the spectrum), got a scalar")
+    total = ev.to(torch.float64)[..., -1] + ev.to(torch.float64)[..., 0]
+    if not bool((total > 0).all()):
+        raise ValueError(f"largest_step needs lambda_max + lambda_min > 0 (a Gram matrix that is not zero or "
+                         f"negative), got {float(total.min()):g}")
+    return 2.0 / total
 
 
 def step_size_ok(eta: float, H: torch.Tensor, lam: float) -> bool:
     """Sufficient condition for the bound under the linearised dynamics with Gram ``H``:
     ``eta <= largest_step(H) = 2 / (lambda_max(H) + lambda_min(H))`` and ``lambda_min(H) >= lam``."""
-    ev = torch.linalg.eigvalsh(H.to(torch.float64))
+    validate.real(eta, "eta", low=0, low_open=True)
+    validate.real(lam, "lam")
+    ev = torch.linalg.eigvalsh(_gram_matrix(H).to(torch.float64))
     return bool(eta <= float(largest_step(ev)) and float(ev[0]) >= lam * (1 - 1e-9))
+
+
+def _gram_matrix(H) -> torch.Tensor:
+    """H as a finite, real, square 2-D tensor (numpy accepted)."""
+    H = validate.real_tensor(H, "H", ndim=2, layout="(n, n)")
+    if H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be a square (n, n) matrix, got shape {tuple(H.shape)}")
+    return H
 
 
 def linearised_loss(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -> np.ndarray:
     """``||(I - eta H)^k r0||^2 / ||r0||^2`` for k = 0..steps: GD on the squared loss of the kernel
     model with Gram ``H`` (the NTK-linearised network), from the eigendecomposition of H."""
+    H = _gram_matrix(H)
+    r0 = validate.real_tensor(r0, "r0")
+    if r0.numel() != H.shape[0]:
+        raise ValueError(f"r0 must hold one residual per row of H ({H.shape[0]}), got {r0.numel()}")
+    if not bool(r0.any()):
+        raise ValueError("r0 is all zeros: the loss ratio ||r(k)||^2 / ||r0||^2 is undefined (the loss starts at 0)")
+    validate.real(eta, "eta")
+    validate.integer(steps, "steps", 0, MAX_STEPS)
     ev, U = torch.linalg.eigh(H.to(torch.float64))
     c2 = (U.T @ r0.to(torch.float64).reshape(-1)) ** 2
     k = torch.arange(steps + 1, dtype=torch.float64, device=ev.device)[:, None]
@@ -180,7 +205,7 @@ def linearised_loss(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -
 def correlation_map(C: np.ndarray) -> np.ndarray:
     """Lemma 3.2 on correlations (ReLU, c_sigma = 2): a linear edge maps ``C_ij = K_ij / sqrt(K_ii K_jj)`` to
     ``f(C) = (2 C arcsin C + 2 sqrt(1 - C^2) + pi C) / (2 pi)`` and keeps the diagonal; C clipped to [-1, 1]."""
-    C = np.clip(np.asarray(C, dtype=np.float64), -1.0, 1.0)
+    C = np.clip(validate.real_tensor(C, "C").numpy().astype(np.float64), -1.0, 1.0)
     return (2 * C * np.arcsin(C) + 2 * np.sqrt(1 - C * C) + np.pi * C) / (2 * np.pi)
 
 
@@ -188,6 +213,7 @@ def lemma33_bound(G: torch.Tensor) -> np.ndarray:
     """Lemma 3.3 (Eq. 5): ``lambda_min(G) <= min_{i != j} lambda_min([[G_ii, G_ij], [G_ij, G_jj]])``; the
     right side, ``(G_ii + G_jj) / 2 - sqrt((G_ii - G_jj)^2 / 4 + G_ij^2)`` minimised over pairs, for each
     symmetric matrix of a (..., n, n) batch with n >= 2: shape ``G.shape[:-2]``."""
+    G = validate.real_tensor(G, "G")
     if G.ndim < 2 or G.shape[-1] != G.shape[-2] or G.shape[-1] < 2:
         raise ValueError(f"G must be a batch of square matrices of size n >= 2, got shape {tuple(G.shape)}")
     G = G.to(torch.float64)
@@ -236,6 +262,7 @@ def eq12_bound_many(dags: Sequence[DAGLike], X: torch.Tensor) -> np.ndarray:
     diagonal (Remark 3.4; ``kernels.unit_diagonal`` scales X so). f^d is applied to every off-diagonal
     entry of K^(0); the paper's derivation is Lemma 3.3 applied to its per-node recursion, whose diagonal
     is P."""
+    dags = validate.sequence(dags, "dags", (str, DAG))
     K0 = stem_kernel(X, device="cpu").numpy()
     if K0.shape[0] < 2:
         raise ValueError(f"Eq. 12 needs at least two inputs (pairs i != j), got {K0.shape[0]}")

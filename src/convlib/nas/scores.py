@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from convlib import data
+from convlib import data, validate
 from convlib.dag import DAGLike, parse
 from convlib.device import device_of, one_thread
 from convlib.theory import n_paths
@@ -41,6 +41,7 @@ MEASURES = ("naswot", "ntk", "regions")
 NB201_NORM = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))  # NB201/TENAS
 NASWOT_NET = dict(C=16, N=5)  # the benchmark's network
 PROXY = dict(C=3, N=1)  # TENAS' NTK network on NAS-Bench-201
+MAX_ABS = 1e9  # largest |pixel| the scores take: squares summed over a batch stay far below float32's 3.4e38
 THIN = dict(C=1, N=1, in_channels=1, stem=False, stages=1)  # TENAS' linear-region network
 
 
@@ -86,6 +87,20 @@ def _check_connected(arch) -> None:
                              "its input, so activation-pattern and NTK scores are undefined")
 
 
+def images(x, channels: int, name: str = "x") -> torch.Tensor:
+    """``x`` as float32 images (n, channels, H, W), n >= 1, finite, at most ``MAX_ABS`` in magnitude (numpy,
+    float64 and integer pixels accepted)."""
+    x = validate.real_tensor(x, name, ndim=4, layout=f"(n, {channels}, H, W)")
+    if x.shape[1] != channels:
+        raise ValueError(f"{name} must have {channels} channel{'s' * (channels > 1)}: shape (n, {channels}, H, W), "
+                         f"got {tuple(x.shape)}")
+    if (big := float(x.abs().max())) > MAX_ABS:
+        raise ValueError(f"{name} has entries up to {big:.3g} in magnitude, above {MAX_ABS:g}: the scores expect "
+                         "standardised images (entries of order 1); larger ones overflow the float32 batch-norm "
+                         "statistics and every unit reads as inactive")
+    return x.to(torch.float32)
+
+
 def init_network(arch, seed: int, device="cpu", **kw) -> Network:
     """The network of ``arch`` with weights drawn on the CPU from ``seed`` (same on every device)."""
     with torch.random.fork_rng(devices=[]):
@@ -110,6 +125,7 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> float:
     """NASWOT score ``log det K`` (float64) of the benchmark-size network on images ``x``."""
     _check_connected(arch)
+    x = images(x, 3)
     net = init_network(arch, seed, device, **NASWOT_NET)
     x = x.to(next(net.parameters()).device)
     K = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
@@ -123,6 +139,7 @@ def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
     """Condition number ``lambda_max / lambda_min`` of the empirical NTK (float64 eigenvalues) of the
     TENAS proxy network; ``arch`` is a cell or a supernet state (six lists of live ops)."""
     _check_connected(arch)
+    x = images(x, 3)
     with one_thread():
         return ntk_cond_of(init_network(arch, seed, device, **PROXY), x)
 
@@ -144,6 +161,7 @@ def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device="auto") -> 
     """Number of distinct ReLU activation patterns of the thin proxy (one cell, C=1, no stem) over
     ``inputs`` (n, 1, 3, 3); ``arch`` is a cell or a supernet state."""
     _check_connected(arch)
+    inputs = images(inputs, 1, "inputs")
     with one_thread():
         return linear_regions_of(init_network(arch, seed, device, **THIN), inputs)
 
