@@ -7,7 +7,8 @@
 * ``ntk_cond`` (Chen et al. 2021, TENAS): the empirical NTK ``Theta = J J^T`` of the summed logits,
   ``J_i = d(sum_c f_c(x_i)) / d(weights)`` (every parameter named ``weight``, BN in train mode),
   over a minibatch of 72 images (TENAS' NAS-Bench-201 launcher), on TENAS' proxy network (C=3, N=1);
-  score ``lambda_max / lambda_min``. Lower is better.
+  score ``lambda_max / lambda_min``. Lower is better. ``J`` comes from one forward and a pullback
+  vectorised over the outputs (``ntk_of``), not one backward per image.
 * ``linear_regions`` (TENAS): the number of distinct ReLU activation patterns of the thin proxy
   (one cell with C=1, no stem, then BN-ReLU) over 3 batches of 1,000 inputs, each a random 3x3 crop
   of one random channel of a training image (TENAS' ``Linear_Region_Collector`` settings). Higher is
@@ -36,6 +37,7 @@ from .network import Network
 
 NASWOT_BATCH = 128
 NTK_BATCH = 72
+NTK_CHUNK = 8  # cotangents per vectorised pullback on the CPU (one thread: larger chunks are slower)
 LR_SAMPLES, LR_BATCHES = 1000, 3
 MEASURES = ("naswot", "ntk", "regions")
 NB201_NORM = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))  # NB201/TENAS
@@ -128,16 +130,38 @@ def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
 
 
 def ntk_cond_of(net: nn.Module, x: torch.Tensor) -> float:
-    """``ntk_cond`` of a built network (train mode: BN couples the samples, so one backward each)."""
-    weights = [p for name, p in net.named_parameters() if "weight" in name]
-    out = net.train()(x.to(weights[0].device)).sum(1)  # (n,) summed logits
-    rows = []
-    for i in range(len(x)):
-        grads = torch.autograd.grad(out[i], weights, retain_graph=i < len(x) - 1, allow_unused=True)
-        rows.append(torch.cat([g.flatten() for g in grads if g is not None]))
-    J = torch.stack(rows).double()
-    eig = torch.linalg.eigvalsh(J @ J.T)
+    """``ntk_cond`` of a built network: ``lambda_max / lambda_min`` of ``ntk_of(net, x)``."""
+    eig = torch.linalg.eigvalsh(ntk_of(net, x))
     return float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
+
+
+def ntk_of(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """The empirical NTK ``Theta = J J^T`` (float64, (n, n), on the network's device) with
+    ``J_i = d(sum_c f_c(x_i)) / d(weights)`` over every parameter named ``weight``.
+
+    Train-mode BN couples the samples (``f(x_i)`` depends on every ``x_j`` through the batch
+    statistics), so ``J`` needs one backward pass per output: one forward (``torch.func.vjp``), then
+    the pullback vectorised over the ``n`` unit cotangents (``torch.func.vmap``), ``chunk`` of them at
+    a time (default: ``NTK_CHUNK`` on the CPU, all at once on a GPU). BN running statistics are not
+    updated (no output of a train-mode network reads them)."""
+    weights = {name: p.detach() for name, p in net.named_parameters() if "weight" in name}
+    first = next(iter(weights.values()))
+    x = x.to(first.device)
+    chunk = chunk or (len(x) if first.is_cuda else NTK_CHUNK)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
+    net.train()
+    try:
+        for m in bns:
+            m.track_running_stats = False
+        out, pullback = torch.func.vjp(lambda w: torch.func.functional_call(net, w, (x,), strict=False).sum(1),
+                                       weights)
+        eye = torch.eye(len(x), dtype=out.dtype, device=out.device)
+        rows = torch.func.vmap(pullback, chunk_size=chunk)(eye)[0]
+    finally:
+        for m in bns:
+            m.track_running_stats = True
+    J = torch.cat([g.detach().flatten(1) for g in rows.values()], 1).double()
+    return J @ J.T
 
 
 def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device="auto") -> int:
