@@ -9,9 +9,10 @@
 #   results.tar.gz      the entries this run added, repacked every minute and at the end (untar it
 #                       over data/results); results/ is then removed, unless GPU_KEEP=1
 #   run.log  env.txt  bench_nas.md  bench_mlp.md  bench_lambda_min.md
-# Environment: GPU_PROFILE (gpu), GPU_WORKERS (12 one-thread Dask workers sharing the GPU; 0: one
-# process), GPU_BUDGET_S (420: the results step gets SIGINT then, so packing always runs), GPU_BENCH
-# (1), CONVLIB_DATA (default .device_data/ when it exists).
+# Environment: GPU_PROFILE (gpu), GPU_ONLY (experiment names for --only; default all), GPU_WORKERS (12
+# one-thread Dask workers sharing the GPU; 0: one process), GPU_BUDGET_S (420: the results step gets
+# SIGINT then, so packing always runs), GPU_BENCH (1), GPU_ALLOW_DIRTY (set: --allow-dirty, for tests),
+# CONVLIB_DATA (default .device_data/ when it exists).
 set -euo pipefail
 out=${1:?usage: scripts/gpu_run.sh OUTDIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
@@ -45,10 +46,11 @@ pack() {  # the entries written since the start, atomically
 }
 (while sleep 60; do pack || true; done) & packer=$!
 rc=0
-timeout -s INT -k 30 "$budget" "$PY" -m convlib results --profile "$profile" --workers "$workers" || rc=$?
+timeout -s INT -k 30 "$budget" "$PY" -m convlib results --profile "$profile" --workers "$workers" \
+  ${GPU_ONLY:+--only $GPU_ONLY} ${GPU_ALLOW_DIRTY:+--allow-dirty} || rc=$?
 kill "$packer" 2>/dev/null || true
 pack
-echo "gpu_run: results exit $rc (124: stopped at the ${budget}s budget; run again to resume); $(tar -tzf "$out/results.tar.gz" | grep -c '\.json$') entries packed"
+echo "gpu_run: results exit $rc (124 means stopped at the ${budget}s budget: run again to resume); $(tar -tzf "$out/results.tar.gz" | grep -c '\.json$') entries packed"
 
 if [ "${GPU_BENCH:-1}" = 1 ]; then
   dev=$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
