@@ -21,7 +21,6 @@ there and ``ValueError`` says so; ``score_cells`` records NaN for such cells (ne
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ from torch import nn
 
 from convlib import data
 from convlib.dag import DAGLike, parse
-from convlib.device import device_of, one_thread
+from convlib.device import Device, clock, device_of, one_thread
 from convlib.theory import n_paths
 
 from .network import Network
@@ -88,7 +87,7 @@ def _check_connected(arch) -> None:
                              "its input, so activation-pattern and NTK scores are undefined")
 
 
-def init_network(arch, seed: int, device="cpu", **kw) -> Network:
+def init_network(arch, seed: int, device: Device = "cpu", **kw) -> Network:
     """The network of ``arch`` with weights drawn on the CPU from ``seed`` (same on every device)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -109,7 +108,7 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return codes
 
 
-def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> float:
+def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device: Device = "auto") -> float:
     """NASWOT score ``log det K`` (float64) of the benchmark-size network on images ``x``."""
     _check_connected(arch)
     net = init_network(arch, seed, device, **NASWOT_NET)
@@ -121,7 +120,7 @@ def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> floa
     return float(logdet) if sign > 0 else float("-inf")
 
 
-def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
+def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device: Device = "auto") -> float:
     """Condition number ``lambda_max / lambda_min`` of the empirical NTK (float64 eigenvalues) of the
     TENAS proxy network; ``arch`` is a cell or a supernet state (six lists of live ops)."""
     _check_connected(arch)
@@ -164,7 +163,7 @@ def ntk_of(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.T
     return J @ J.T
 
 
-def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device="auto") -> int:
+def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device: Device = "auto") -> int:
     """Number of distinct ReLU activation patterns of the thin proxy (one cell, C=1, no stem) over
     ``inputs`` (n, 1, 3, 3); ``arch`` is a cell or a supernet state."""
     _check_connected(arch)
@@ -184,10 +183,11 @@ def linear_regions_of(net: nn.Module, inputs: torch.Tensor, batch: int | None = 
 
 
 def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = MEASURES,
-                device="auto") -> dict[str, np.ndarray]:
-    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the CPU
-    seconds of that thread each took (``<measure>_s``: the compute a cell costs, whatever else shares
-    the machine). A cell with no input-to-output path gets NaN (and 0 s); any other error is raised."""
+                device: Device = "auto") -> dict[str, np.ndarray]:
+    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the
+    seconds each took (``<measure>_s``, ``device.clock``: on the CPU the thread's CPU seconds, the
+    compute a cell costs whatever else shares the machine; on a GPU synchronised wall seconds). A cell
+    with no input-to-output path gets NaN (and 0 s); any other error is raised."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}; expected some of {MEASURES}")
@@ -195,14 +195,15 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
               "regions": lambda: patches(seed, LR_SAMPLES * LR_BATCHES)}
     fns = {"naswot": naswot, "ntk": ntk_cond, "regions": linear_regions}
     connected = np.array([n_paths(a) > 0 for a in archs], dtype=bool)
+    device = device_of(device)
     out: dict[str, np.ndarray] = {}
     with one_thread():
         for m in measures:
             x = inputs[m]()
             vals, secs = np.full(len(archs), np.nan), np.zeros(len(archs))
             for i in np.flatnonzero(connected):
-                start = time.thread_time()
+                start = clock(device)
                 vals[i] = fns[m](archs[i], x, seed, device)
-                secs[i] = time.thread_time() - start
+                secs[i] = clock(device) - start
             out[m], out[m + "_s"] = vals, secs
     return out
