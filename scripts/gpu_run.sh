@@ -9,20 +9,23 @@
 #   results.tar.gz      the entries this run added, repacked every minute and at the end (untar it
 #                       over data/results); results/ is then removed, unless GPU_KEEP=1
 #   run.log  env.txt  bench_nas.md  bench_mlp.md  bench_lambda_min.md
-# Environment: GPU_PROFILE (gpu), GPU_ONLY (experiment names for --only; default all), GPU_WORKERS (12
-# one-thread Dask workers sharing the GPU; 0: one process), GPU_BUDGET_S (420: the results step gets
-# SIGINT then, so packing always runs), GPU_BENCH (1), GPU_ALLOW_DIRTY (set: --allow-dirty, for tests),
-# CONVLIB_DATA (default .device_data/ when it exists).
+# Two results processes share the store: GPU_CPU_PART (default ch07: convlib.darts and the PR-DARTS
+# toys run on the CPU) in one process from the start, GPU_ONLY (default ch01 ... ch06) on GPU_WORKERS
+# (14) one-thread Dask workers sharing the GPU (0: one process). Entries fresh in data/results are
+# not recomputed, so every paper-profile entry should be fresh first (results --status).
+# Environment: GPU_PROFILE (gpu), GPU_BUDGET_S (420: both get SIGINT then, so packing always runs),
+# GPU_BENCH (1), GPU_ALLOW_DIRTY (set: --allow-dirty, for tests), CONVLIB_DATA (default .device_data/).
 set -euo pipefail
 out=${1:?usage: scripts/gpu_run.sh OUTDIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-profile=${GPU_PROFILE:-gpu} workers=${GPU_WORKERS:-12} budget=${GPU_BUDGET_S:-420}
+profile=${GPU_PROFILE:-gpu} workers=${GPU_WORKERS:-14} budget=${GPU_BUDGET_S:-420}
+gpu_part=${GPU_ONLY:-ch01 ch02 ch03 ch04 ch05 ch06} cpu_part=${GPU_CPU_PART-ch07}
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 PYTHONHASHSEED=0 MPLBACKEND=Agg
 if [ -z "${CONVLIB_DATA:-}" ] && [ -d .device_data ]; then export CONVLIB_DATA=$PWD/.device_data; fi
 exec > >(tee -a "$out/run.log") 2>&1
-echo "gpu_run: profile $profile, $workers workers, budget ${budget}s, data ${CONVLIB_DATA:-(search path)}, $(date -u +%FT%TZ)"
+echo "gpu_run: profile $profile, $workers workers for $gpu_part, one process for ${cpu_part:-nothing}, budget ${budget}s, data ${CONVLIB_DATA:-(search path)}, $(date -u +%FT%TZ)"
 
 # Wheels only for what this python lacks (installed beside it, not over it).
 missing=$("$PY" -c 'import importlib.util as u; print(*[m for m in ("yaml", "scipy", "dask", "distributed") if u.find_spec(m) is None])')
@@ -45,9 +48,12 @@ pack() {  # the entries written since the start, atomically
      | tar --null -czf "$out/.results.tar.gz" -T - && mv "$out/.results.tar.gz" "$out/results.tar.gz")
 }
 (while sleep 60; do pack || true; done) & packer=$!
-rc=0
-timeout -s INT -k 30 "$budget" "$PY" -m convlib results --profile "$profile" --workers "$workers" \
-  ${GPU_ONLY:+--only $GPU_ONLY} ${GPU_ALLOW_DIRTY:+--allow-dirty} || rc=$?
+results() { timeout -s INT -k 30 "$budget" "$PY" -m convlib results --profile "$profile" ${GPU_ALLOW_DIRTY:+--allow-dirty} "$@"; }
+cpu_rc=0 rc=0
+if [ -n "$cpu_part" ]; then results --only $cpu_part --workers 0 > "$out/cpu_part.log" 2>&1 & cpu=$!; fi
+results --only $gpu_part --workers "$workers" || rc=$?
+if [ -n "$cpu_part" ]; then wait "$cpu" || cpu_rc=$?; cat "$out/cpu_part.log"; rm "$out/cpu_part.log"; fi
+[ "$rc" != 0 ] || rc=$cpu_rc
 kill "$packer" 2>/dev/null || true
 pack
 echo "gpu_run: results exit $rc (124 means stopped at the ${budget}s budget: run again to resume); $(tar -tzf "$out/results.tar.gz" | grep -c '\.json$') entries packed"
