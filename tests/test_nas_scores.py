@@ -46,16 +46,19 @@ def _ntk_by_backward_per_image(net, x):
 SUPERNET = [("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")] * 3 + [("none", "nor_conv_3x3")] * 3
 
 
+CELLS = [SKIPS, SUPERNET, "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+         "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|"]
+
+
 @pytest.mark.requires_data("cifar10")
-@pytest.mark.parametrize("arch", [MIXED, SKIPS, SUPERNET,
-                                  "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
-                                  "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|"])
-def test_vectorised_ntk_equals_a_backward_per_image(arch):
-    """The vectorised pullback (``ntk_of``) against one backward per image, on cells and a supernet state:
+@pytest.mark.parametrize(("arch", "chunk"), [(a, 4) for a in CELLS] + [(MIXED, None), (MIXED, 1), (MIXED, 10)])
+def test_vectorised_ntk_equals_a_backward_per_image(arch, chunk):
+    """The pullbacks of ``ntk_of`` (vectorised in chunks of 4: 4, 4, 2; all 10 at once, as on a GPU; one
+    after the other, the CPU default) against one backward per image, on cells and a supernet state:
     the same kernel to 1e-6 relative (float32 sums in another order), and the same condition number."""
     x = scores.minibatch(10, 1)
     net = scores.init_network(arch, 7, "cpu", **scores.PROXY)
-    theta = scores.ntk_of(net, x, chunk=3 if arch == MIXED else None)  # chunks of 3, 3, 3, 1 for one cell
+    theta = scores.ntk_of(net, x, chunk)
     reference = _ntk_by_backward_per_image(net, x)
     assert theta.dtype == torch.float64 and theta.shape == (10, 10)
     assert float(torch.linalg.norm(theta - reference) / torch.linalg.norm(reference)) < 1e-6
