@@ -13,7 +13,7 @@ PROFILE ?= paper
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve
+.PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve gpu-prep gpu-data gpu-wheels
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
 NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/intro.ipynb) $(wildcard book/appendix_*.ipynb)
@@ -76,6 +76,29 @@ bench: $(STAMP)
 WORKERS ?= 0
 results: $(STAMP)
 	$(PY) -m convlib results --profile $(PROFILE) --workers $(WORKERS)
+
+# The GPU machine (scripts/gpu_run.sh, README "The GPU run"): the data a gpu run reads, copied into the
+# git-ignored .device_data/, and wheels (pinned by requirements.lock, for its python3.12) of what that
+# machine may lack into .whl/; both travel with the device tool's `carry`.
+GPU_DATA := mnist/train cifar10/train
+GPU_WHEELS := dask distributed partd locket tblib tornado zict PyYAML
+gpu-prep: gpu-data gpu-wheels
+
+gpu-data: $(STAMP)
+	rm -rf .device_data
+	$(PY) -c 'import shutil, sys; from pathlib import Path; from convlib import data; \
+	  dest = lambda rel, src: Path(".device_data", rel).parent / src.name; \
+	  [(dest(r, s).parent.mkdir(parents=True, exist_ok=True), shutil.copy2(s, dest(r, s))) \
+	   for req in sys.argv[1:] for r, s in data.sources(req).items()]' $(GPU_DATA)
+	du -sh .device_data
+
+gpu-wheels: $(STAMP)
+	rm -rf .whl
+	pins=$$(for w in $(GPU_WHEELS); do grep -i "^$$w==" requirements.lock; done)
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $$pins
+	ls .whl && du -sh .whl
 
 # Every committed result is fresh: same code and data fingerprints as now (exit 1 otherwise).
 status: $(STAMP)

@@ -4,8 +4,9 @@ MNIST inputs: batched against a per-cell loop. Prints a markdown table.
 Rows: the per-cell loop (one ``lambda_min_many([cell], dedupe=False)`` call a cell: kernel then
 eigenvalue); the batched kernel over every cell (chunked ``propagate`` + one batched ``eigvalsh``);
 and the batched path as the library runs it, which also computes the kernel once per canonical
-class (``canonical(cell, by="kind")``: 99 classes among 15,625 cells) and shares it. Targets for
-the library's path: under 10 s on the 2-core CI machine and at least 20x the loop.
+class (``canonical(cell, by="kind")``: 99 classes among 15,625 cells, labelled once per distinct MLP
+analogue, 729) and shares it. Targets for the library's path: under 10 s on the 2-core CI machine and
+at least 100x the loop.
 Usage: ``python benchmarks/bench_lambda_min.py [--loop-cells K] [--device auto|cpu|cuda]``
 (``--loop-cells`` times the loop on the first K cells and scales it; default all 15,625).
 """
@@ -52,9 +53,9 @@ def main() -> None:
     scaled = "" if k == len(cells) else f" (timed on {k}, scaled)"
     print(f"| per-cell loop{scaled} | {t_loop:.2f} | {len(cells) / t_loop:,.0f} | 1.0x | |")
     print(f"| batched, every cell | {t_flat:.2f} | {len(cells) / t_flat:,.0f} | {t_loop / t_flat:.1f}x | |")
-    ok = t_lib < 10 and t_loop / t_lib >= 20
+    ok = t_lib < 10 and t_loop / t_lib >= 100
     print(f"| batched + one kernel per canonical class (library) | {t_lib:.2f} | {len(cells) / t_lib:,.0f} | "
-          f"{t_loop / t_lib:.1f}x | < 10 s and >= 20x: {'met' if ok else 'MISSED'} |")
+          f"{t_loop / t_lib:.1f}x | < 10 s and >= 100x: {'met' if ok else 'MISSED'} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ models trained in turn, and prints a markdown table. Targets: 4x on the CPU, 20x
 sizes: digits-sized models (d_in 64, width 32, n 64), where one model alone is dominated by
 per-step overhead, and MNIST-sized ones (d_in 784, width 64, n 128), where one model alone already
 keeps a CPU core busy with its stem GEMM, so batching gains little there on a CPU.
-Usage: ``python benchmarks/bench_mlp.py [--models B] [--steps S]``.
+Usage: ``python benchmarks/bench_mlp.py [--models B] [--steps S] [--device all|cpu|cuda]`` (all: the
+CPU, then the GPU when there is one).
 """
 from __future__ import annotations
 
@@ -53,8 +54,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
     args = ap.parse_args()
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: CUDA is not available on this machine")
+    devices = [torch.device(d) for d in ("cpu", "cuda") if args.device in (d, "all")
+               and (d == "cpu" or torch.cuda.is_available())]
     print(f"DAG-MLP training, {torch.get_num_threads()} CPU threads\n")
     print("| device | size | B | d_in | width | n | steps | batched (models x steps / s) | one at a time | speedup "
           "| target |")

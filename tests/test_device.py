@@ -1,9 +1,10 @@
 import re
+import time
 
 import pytest
 import torch
 
-from convlib.device import device_of, one_thread
+from convlib.device import clock, device_of, one_thread
 
 
 def test_auto_is_cuda_when_available_else_cpu(monkeypatch):
@@ -53,3 +54,24 @@ def test_one_thread_sets_one_thread_and_restores_the_count_even_on_error():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_clock_is_the_threads_cpu_time_on_the_cpu():
+    """Sleeping costs the thread no CPU time; work does."""
+    a = clock("cpu")
+    time.sleep(0.2)
+    b = clock("cpu")
+    sum(range(3_000_000))
+    c = clock("cpu")
+    assert b - a < 0.05 and c - b > 0.005
+
+
+def test_clock_synchronises_a_gpu_and_reads_wall_time(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: calls.append(dev))
+    a = clock("cuda")
+    time.sleep(0.1)
+    b = clock("auto")
+    assert calls == [torch.device("cuda")] * 2 and b - a >= 0.1

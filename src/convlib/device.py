@@ -3,16 +3,19 @@
 ``device_of`` turns the ``device`` argument of every public function into a ``torch.device``:
 ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
 ``torch.device``; anything else, or a CUDA device this machine does not have, is a ``ValueError``.
+``clock`` times work on a device: the thread's CPU time on the CPU, synchronised wall time on a GPU.
 """
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
 ACCEPTED = "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+Device = str | torch.device  # what every ``device`` argument accepts
 _NAME = re.compile(r"cpu|cuda(?::(0|[1-9][0-9]{0,3}))?")
 
 
@@ -31,6 +34,17 @@ def device_of(device: str | torch.device = "auto") -> torch.device:
         if int(m.group(1) or 0) >= count:
             raise ValueError(f"device {name!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
     return torch.device(name)
+
+
+def clock(device: Device = "auto") -> float:
+    """A time in seconds for timing work on ``device`` (differences only): on a GPU, wall time after
+    ``torch.cuda.synchronize`` (the thread only queues the work); on the CPU, the calling thread's CPU
+    time (what the work cost, whatever else shares the machine)."""
+    dev = device_of(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        return time.perf_counter()
+    return time.thread_time()
 
 
 @contextmanager

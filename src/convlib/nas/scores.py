@@ -7,7 +7,8 @@
 * ``ntk_cond`` (Chen et al. 2021, TENAS): the empirical NTK ``Theta = J J^T`` of the summed logits,
   ``J_i = d(sum_c f_c(x_i)) / d(weights)`` (every parameter named ``weight``, BN in train mode),
   over a minibatch of 72 images (TENAS' NAS-Bench-201 launcher), on TENAS' proxy network (C=3, N=1);
-  score ``lambda_max / lambda_min``. Lower is better.
+  score ``lambda_max / lambda_min``. Lower is better. ``J`` comes from one forward and a pullback
+  vectorised over the outputs (``ntk_of``), not one backward per image.
 * ``linear_regions`` (TENAS): the number of distinct ReLU activation patterns of the thin proxy
   (one cell with C=1, no stem, then BN-ReLU) over 3 batches of 1,000 inputs, each a random 3x3 crop
   of one random channel of a training image (TENAS' ``Linear_Region_Collector`` settings). Higher is
@@ -20,7 +21,6 @@ there and ``ValueError`` says so; ``score_cells`` records NaN for such cells (ne
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,13 +29,16 @@ from torch import nn
 
 from convlib import data, validate
 from convlib.dag import DAGLike, parse
-from convlib.device import device_of, one_thread
+from convlib.device import Device, clock, device_of, one_thread
 from convlib.theory import n_paths
 
 from .network import Network
 
 NASWOT_BATCH = 128
 NTK_BATCH = 72
+# Cotangents per vectorised pullback on the CPU: 1, one after the other. On one thread, chunks of 8 took
+# 1.37 times the CPU time (8 cells): oneDNN's 3-channel convolutions gain nothing from a bigger batch.
+NTK_CHUNK = 1
 LR_SAMPLES, LR_BATCHES = 1000, 3
 MEASURES = ("naswot", "ntk", "regions")
 NB201_NORM = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))  # NB201/TENAS
@@ -101,7 +104,7 @@ def images(x, channels: int, name: str = "x") -> torch.Tensor:
     return x.to(torch.float32)
 
 
-def init_network(arch, seed: int, device="cpu", **kw) -> Network:
+def init_network(arch, seed: int, device: Device = "cpu", **kw) -> Network:
     """The network of ``arch`` with weights drawn on the CPU from ``seed`` (same on every device)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -122,7 +125,7 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return codes
 
 
-def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> float:
+def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device: Device = "auto") -> float:
     """NASWOT score ``log det K`` (float64) of the benchmark-size network on images ``x``."""
     _check_connected(arch)
     x = images(x, 3)
@@ -135,7 +138,7 @@ def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device="auto") -> floa
     return float(logdet) if sign > 0 else float("-inf")
 
 
-def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
+def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device: Device = "auto") -> float:
     """Condition number ``lambda_max / lambda_min`` of the empirical NTK (float64 eigenvalues) of the
     TENAS proxy network; ``arch`` is a cell or a supernet state (six lists of live ops)."""
     _check_connected(arch)
@@ -145,19 +148,45 @@ def ntk_cond(arch, x: torch.Tensor, seed: int = 0, device="auto") -> float:
 
 
 def ntk_cond_of(net: nn.Module, x: torch.Tensor) -> float:
-    """``ntk_cond`` of a built network (train mode: BN couples the samples, so one backward each)."""
-    weights = [p for name, p in net.named_parameters() if "weight" in name]
-    out = net.train()(x.to(weights[0].device)).sum(1)  # (n,) summed logits
-    rows = []
-    for i in range(len(x)):
-        grads = torch.autograd.grad(out[i], weights, retain_graph=i < len(x) - 1, allow_unused=True)
-        rows.append(torch.cat([g.flatten() for g in grads if g is not None]))
-    J = torch.stack(rows).double()
-    eig = torch.linalg.eigvalsh(J @ J.T)
+    """``ntk_cond`` of a built network: ``lambda_max / lambda_min`` of ``ntk_of(net, x)``."""
+    eig = torch.linalg.eigvalsh(ntk_of(net, x))
     return float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
 
 
-def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device="auto") -> int:
+def ntk_of(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """The empirical NTK ``Theta = J J^T`` (float64, (n, n), on the network's device) with
+    ``J_i = d(sum_c f_c(x_i)) / d(weights)`` over every parameter named ``weight``.
+
+    Train-mode BN couples the samples (``f(x_i)`` depends on every ``x_j`` through the batch
+    statistics), so ``J`` needs one backward pass per output: one forward (``torch.func.vjp``), then
+    the pullback of the ``n`` unit cotangents, vectorised (``torch.func.vmap``) ``chunk`` at a time
+    (default: all at once on a GPU; ``NTK_CHUNK`` on the CPU, where 1 means one pullback after the
+    other). BN running statistics are not updated (no output of a train-mode network reads them)."""
+    weights = {name: p.detach() for name, p in net.named_parameters() if "weight" in name}
+    first = next(iter(weights.values()))
+    x = x.to(first.device)
+    chunk = chunk or (len(x) if first.is_cuda else NTK_CHUNK)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
+    net.train()
+    try:
+        for m in bns:
+            m.track_running_stats = False
+        out, pullback = torch.func.vjp(lambda w: torch.func.functional_call(net, w, (x,), strict=False).sum(1),
+                                       weights)
+        eye = torch.eye(len(x), dtype=out.dtype, device=out.device)
+        if chunk == 1:
+            rows = [pullback(e)[0] for e in eye]
+            rows = {k: torch.stack([r[k] for r in rows]) for k in weights}
+        else:
+            rows = torch.func.vmap(pullback, chunk_size=chunk)(eye)[0]
+    finally:
+        for m in bns:
+            m.track_running_stats = True
+    J = torch.cat([g.detach().flatten(1) for g in rows.values()], 1).double()
+    return J @ J.T
+
+
+def linear_regions(arch, inputs: torch.Tensor, seed: int = 0, device: Device = "auto") -> int:
     """Number of distinct ReLU activation patterns of the thin proxy (one cell, C=1, no stem) over
     ``inputs`` (n, 1, 3, 3); ``arch`` is a cell or a supernet state."""
     _check_connected(arch)
@@ -178,10 +207,11 @@ def linear_regions_of(net: nn.Module, inputs: torch.Tensor, batch: int | None = 
 
 
 def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = MEASURES,
-                device="auto") -> dict[str, np.ndarray]:
-    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the CPU
-    seconds of that thread each took (``<measure>_s``: the compute a cell costs, whatever else shares
-    the machine). A cell with no input-to-output path gets NaN (and 0 s); any other error is raised."""
+                device: Device = "auto") -> dict[str, np.ndarray]:
+    """Every measure for every cell on the minibatches of ``seed``, on one intra-op thread, plus the
+    seconds each took (``<measure>_s``, ``device.clock``: on the CPU the thread's CPU seconds, the
+    compute a cell costs whatever else shares the machine; on a GPU synchronised wall seconds). A cell
+    with no input-to-output path gets NaN (and 0 s); any other error is raised."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}; expected some of {MEASURES}")
@@ -189,14 +219,15 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
               "regions": lambda: patches(seed, LR_SAMPLES * LR_BATCHES)}
     fns = {"naswot": naswot, "ntk": ntk_cond, "regions": linear_regions}
     connected = np.array([n_paths(a) > 0 for a in archs], dtype=bool)
+    device = device_of(device)
     out: dict[str, np.ndarray] = {}
     with one_thread():
         for m in measures:
             x = inputs[m]()
             vals, secs = np.full(len(archs), np.nan), np.zeros(len(archs))
             for i in np.flatnonzero(connected):
-                start = time.thread_time()
+                start = clock(device)
                 vals[i] = fns[m](archs[i], x, seed, device)
-                secs[i] = time.thread_time() - start
+                secs[i] = clock(device) - start
             out[m], out[m + "_s"] = vals, secs
     return out

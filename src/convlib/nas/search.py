@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from convlib.dag import KIND
-from convlib.device import one_thread
+from convlib.device import Device, clock, one_thread
 
 from . import scores
 from .network import EDGES, cell_string, without
@@ -97,10 +96,11 @@ def _dense_rank(values: list[float], descending: bool) -> list[int]:
 
 def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH,
           lr_samples: int = scores.LR_SAMPLES, lr_batches: int = scores.LR_BATCHES,
-          repeat: int = 3, precision: int = 3, device="auto") -> dict:
-    """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the CPU seconds
-    of that thread it took, and the number of pruned supernets it evaluated (each: one NTK and one
-    linear-region count per repeat).
+          repeat: int = 3, precision: int = 3, device: Device = "auto") -> dict:
+    """One TENAS (or TENAS+DAG) search on one intra-op thread; returns the arch string, the seconds it
+    took (``device.clock``: the thread's CPU seconds on the CPU, synchronised wall seconds on a GPU),
+    and the number of pruned supernets it evaluated (each: one NTK and one linear-region count per
+    repeat).
 
     As TENAS' release does, each round draws one proxy network (shared by every candidate and repeat)
     and each repeat a new minibatch of ``ntk_batch`` augmented training images
@@ -111,7 +111,7 @@ def tenas(seed: int = 0, dag: bool = False, *, ntk_batch: int = scores.NTK_BATCH
 
 
 def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, device) -> dict:
-    start = time.thread_time()
+    start = clock(device)
     patches = scores.patches(seed, lr_samples * lr_batches)
     state = [TENAS_OPS] * len(EDGES)
     evaluated, rounds = 0, 0
@@ -141,7 +141,7 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         for i in sorted(range(len(candidates)), key=lambda i: rank[i]):
             chosen.setdefault(candidates[i][0], candidates[i][1])
         state = [tuple(o for o in ops if o != chosen.get(e)) for e, ops in enumerate(state)]
-    return {"arch": cell_string([ops[0] for ops in state]), "seconds": time.thread_time() - start,
+    return {"arch": cell_string([ops[0] for ops in state]), "seconds": clock(device) - start,
             "evaluated": evaluated, "rounds": rounds}
 
 
