@@ -6,6 +6,8 @@ torchvision environment (``make venv-tv``), the smoke profile the small modules 
 from __future__ import annotations
 
 import importlib.metadata
+import math
+import re
 import time
 
 import numpy as np
@@ -56,10 +58,12 @@ class TinyDenseNet(nn.Module):
 
 
 def package_version(spec: str) -> str:
-    """Version of the installed distribution that provides the model ``spec`` (its top-level package)."""
-    top = spec.split(":")[0].split(".")[0] if ":" not in spec else "local file"
+    """Version of the installed distribution that provides the model ``spec`` (its top-level package;
+    "-" for a file or a package that is not installed as a distribution)."""
+    if ":" in spec:
+        return "-"
     try:
-        return importlib.metadata.version(top)
+        return importlib.metadata.version(spec.partition(".")[0])
     except importlib.metadata.PackageNotFoundError:
         return "-"
 
@@ -92,16 +96,84 @@ def nb201_plane() -> pd.DataFrame:
 
 
 def table(R: dict) -> pd.DataFrame:
-    """One row a model: its name, d, m, paths, layers, the path-depth range, and whether it is in each box."""
+    """One row a model (indexed by its name): d, m, log2 of the number of paths, parameterised layers, the
+    range of path depths, whether it lies in each box, and seconds; every cell a formatted string."""
     dm = np.column_stack([R["depth"], R["width"]])
-    names = [s.rpartition(".")[2].rpartition(":")[2] for s in R["models"]]
-    return pd.DataFrame({
-        "model": names, "effective depth d": R["depth"], "effective width m": R["width"],
-        "paths": [int(p) for p in R["paths"]], "layers": R["layers"],
+    rows = {
+        "d": [f"{d:.2f}" for d in R["depth"]],
+        "m": [f"{m:.3e}" for m in R["width"]],
+        "log2 paths": [f"{math.log2(int(p)):.2f}" for p in R["paths"]],
+        "layers": [f"{n:,}" for n in R["layers"]],
         "path depths": [f"{a}-{b}" for a, b in zip(R["shortest"], R["longest"])],
-        "NAS-Bench-201 box": np.where(in_box(dm), "in", "out"),
-        "DARTS box": np.where(in_box(dm, DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE), "in", "out"),
-        "seconds": R["seconds"]})
+        **{f"{name} box": ["in" if i else "out" for i in in_box(dm, *box)] for name, box in BOXES.items()},
+        "seconds": [f"{t:.2f}" for t in R["seconds"]],
+    }
+    return pd.DataFrame(rows, index=pd.Index([short(s) for s in R["models"]], name="model"))
+
+
+NAMES = ((r"wide_resnet(\d+)_(\d+)", r"WRN-\1-\2"), (r"resnet(\d+)", r"ResNet-\1"), (r"densenet(\d+)", r"DenseNet-\1"),
+         (r"vgg(\d+)", r"VGG-\1"), (r"mobilenet_v(\d)", r"MobileNetV\1"), (r"efficientnet_b(\d)", r"EfficientNet-B\1"))
+
+
+def short(spec: str) -> str:
+    """The display name of a model spec: the callable's name, torchvision's written as in its papers
+    (``torchvision.models.resnet50`` -> ``ResNet-50``)."""
+    name = spec.rpartition(":")[2].rpartition(".")[2]
+    for pattern, written in NAMES:
+        if re.fullmatch(pattern, name):
+            return re.sub(pattern, written, name)
+    return name
+
+
+def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
+    """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
+    the largest path count, models sharing (d, m), how many lie in a box, the slowest time, and the share
+    of NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
+    names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
+    most = int(np.argmax([int(p) for p in R["paths"]]))
+    groups = pd.Series(names).groupby([np.round(d, 9), np.round(m, 9)]).agg(list)
+    same = [" and ".join(g) for g in groups if len(g) > 1]
+    dm = np.column_stack([d, m])
+    live = cells[cells["d"] > 0]
+    return {
+        "n_models": len(names), "versions": ", ".join(sorted(set(R["versions"]))), "torch_version": R["torch"],
+        "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
+        "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
+        "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
+        "same_dm": "; ".join(same) if same else "none",
+        "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
+        "slowest": names[int(np.argmax(R["seconds"]))], "slowest_s": float(R["seconds"].max()),
+        "nb201_live": int(live["cells"].sum()),
+        "nb201_in_box": int(live["cells"][in_box(live[["d", "m"]].to_numpy())].sum()),
+        "nb201_max_d": float(cells["d"].max()), "nb201_max_m": float(cells["m"].max()),
+    }
+
+
+def plane_figure(R: dict, cells: pd.DataFrame):
+    """The (d, m) plane on log axes: the NAS-Bench-201 cells with a parameterised path (area by count),
+    the two boxes, and each model, labelled."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    live = cells[cells["d"] > 0]
+    ax.scatter(live["d"], live["m"], s=4 + 60 * live["cells"] / live["cells"].max(), color="#999999",
+               alpha=0.6, label="NAS-Bench-201 cells")
+    for (name, ((d0, d1), (m0, m1))), colour in zip(BOXES.items(), ("#E69F00", "#009E73")):
+        ax.add_patch(Rectangle((d0, m0), d1 - d0, m1 - m0, fill=False, lw=1.5, ec=colour, label=f"{name} box"))
+    ax.scatter(R["depth"], R["width"], color="#0072B2", zorder=3, label="whole networks")
+    points = pd.DataFrame({"name": [short(s) for s in R["models"]], "d": R["depth"], "m": R["width"]})
+    labels = points.groupby(["d", "m"], sort=True)["name"].agg(" = ".join).reset_index()
+    d, logm = labels["d"].to_numpy(), np.log10(labels["m"].to_numpy())
+    for i, row in labels.iterrows():  # coinciding models share one label; left of a point crowded on its right
+        crowded = np.any((d > d[i]) & (d <= 2 * d[i]) & (np.abs(logm - logm[i]) < 1))
+        ax.annotate(row["name"], (row["d"], row["m"]), xytext=(-6 if crowded else 6, 0), textcoords="offset points",
+                    fontsize=8, va="center", ha="right" if crowded else "left")
+    ax.set(xscale="log", yscale="log", xlabel="effective depth d (parameterised layers per path)",
+           ylabel="effective width m (deep paths / d)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
