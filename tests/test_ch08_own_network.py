@@ -52,3 +52,13 @@ def test_plane_figure_draws_every_model():
     assert {t.get_text() for t in ax.texts} == {"TinyResNet", "TinyDenseNet"}
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert np.isclose(ax.collections[1].get_offsets(), np.column_stack([R["depth"], R["width"]])).all()
+
+
+def test_facts_check_the_depth_in_a_name_against_the_longest_path():
+    R = {"models": ["torchvision.models.resnet50", "torchvision.models.vgg16", "m.py:net"],
+         "depth": np.array([28.0, 16.0, 1.0]), "width": np.array([2340.0, 0.0625, 1.0]),
+         "paths": ["65536", "1", "1"], "longest": np.array([50, 15, 1]), "seconds": np.array([0.1, 0.2, 0.3]),
+         "versions": ["0.29.1", "0.29.1", "-"], "torch": "2.14.1"}
+    f = ch08.facts(R, ch08.nb201_plane())
+    assert (f["named_depths"], f["named_equal"]) == (2, 1)
+    assert (f["slowest"], f["deepest"], f["most_paths"], f["versions"]) == ("net", "ResNet-50", "ResNet-50", "-, 0.29.1")

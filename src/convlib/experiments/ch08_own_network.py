@@ -127,20 +127,24 @@ def short(spec: str) -> str:
 
 def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
-    the largest path count, models sharing (d, m), how many lie in a box, the slowest time, and the share
-    of NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
+    the largest path count, models sharing (d, m), how many of the models whose name gives a depth
+    (ResNet-50) have a longest path of that depth, how many lie in a box, the slowest time, and the
+    NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
     names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
     most = int(np.argmax([int(p) for p in R["paths"]]))
     groups = pd.Series(names).groupby([np.round(d, 9), np.round(m, 9)]).agg(list)
     same = [" and ".join(g) for g in groups if len(g) > 1]
     dm = np.column_stack([d, m])
     live = cells[cells["d"] > 0]
+    named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
+                                                          for x in names), R["longest"]) if n]
     return {
         "n_models": len(names), "versions": ", ".join(sorted(set(R["versions"]))), "torch_version": R["torch"],
         "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
         "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
         "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
         "same_dm": "; ".join(same) if same else "none",
+        "named_depths": len(named), "named_equal": sum(a == b for a, b in named),
         "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
         "slowest": names[int(np.argmax(R["seconds"]))], "slowest_s": float(R["seconds"].max()),
         "nb201_live": int(live["cells"].sum()),
