@@ -10,7 +10,7 @@ TINY = "convlib.experiments.ch08_own_network."
 
 
 def test_networks_scores_each_model_with_its_version():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"])
+    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
     # TinyResNet(4 blocks) + stem and classifier: 2^4 paths of depth 2 + 2 j, j blocks taken: d = 4 + 2 = 6
     assert R["paths"] == ["16", "16", "16"] and R["depth"][0] == 6.0 and R["longest"][0] == 10
     # TinyDenseNet(4 layers) + stem and classifier: 2^4 paths, mean depth 4/2 + 2 = 4
@@ -20,7 +20,7 @@ def test_networks_scores_each_model_with_its_version():
 
 
 def test_table_is_formatted_strings_without_nan():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"])
+    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
     t = ch08.table(R)
     assert list(t.index) == ["TinyResNet", "TinyDenseNet"] and t.index.name == "model"
     assert t.map(lambda v: isinstance(v, str) and "nan" not in v.lower()).all().all()
@@ -29,7 +29,7 @@ def test_table_is_formatted_strings_without_nan():
 
 
 def test_facts_find_coinciding_models_and_count_boxes():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"])
+    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
     cells = ch08.nb201_plane()
     f = ch08.facts(R, cells)
     assert f["same_dm"] == "TinyResNet and TinyResNet" and f["in_any_box"] == 0
@@ -46,7 +46,7 @@ def test_display_names():
 
 
 def test_plane_figure_draws_every_model():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"])
+    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
     fig = ch08.plane_figure(R, ch08.nb201_plane())
     ax = fig.axes[0]
     assert {t.get_text() for t in ax.texts} == {"TinyResNet", "TinyDenseNet"}
@@ -61,4 +61,23 @@ def test_facts_check_the_depth_in_a_name_against_the_longest_path():
          "versions": ["0.29.1", "0.29.1", "-"], "torch": "2.14.1"}
     f = ch08.facts(R, ch08.nb201_plane())
     assert (f["named_depths"], f["named_equal"]) == (2, 1)
-    assert (f["slowest"], f["deepest"], f["most_paths"], f["versions"]) == ("net", "ResNet-50", "ResNet-50", "-, 0.29.1")
+    assert (f["slowest"], f["deepest"], f["most_paths"], f["versions"]) == ("net", "ResNet-50", "ResNet-50", "torchvision 0.29.1")
+
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+def test_nb201_network_composes_its_cells():
+    """The benchmark network chains a stem conv, 3 x 5 cells, 2 reduction blocks (a two-conv branch beside
+    a one-conv shortcut) and a classifier: P = 2^2 P_cell^15 and, depths adding along the chain,
+    d = 1 + 15 d_cell + 2 (2 + 1) / 2 + 1."""
+    from convlib import theory
+
+    R = ch08.networks([], [BEST, "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"])
+    d_cell, _ = theory.effective_depth_width(BEST)
+    assert R["paths"][0] == str(4 * theory.n_paths(BEST) ** 15)
+    assert math.isclose(R["depth"][0], 1 + 15 * d_cell + 3 + 1)
+    assert R["paths"][1] == "4" and R["depth"][1] == 5.0  # skip-only cells: the reductions' two branches
+    f = ch08.facts(R, ch08.nb201_plane())
+    assert (f["nb201_cell_d"], f["nb201_cell_in_box"], f["nb201_net_d"]) == (d_cell, "inside", R["depth"][0])
+    assert ch08.short(R["models"][0]) == "NB201 net, cell (1.75, 1.71)"

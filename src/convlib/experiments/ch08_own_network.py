@@ -17,6 +17,7 @@ from torch import nn
 
 from convlib import dag, netgraph, registry, theory
 from convlib.nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
+from convlib.nas.network import Network
 
 
 class TinyResNet(nn.Module):
@@ -57,9 +58,26 @@ class TinyDenseNet(nn.Module):
         return h if self.fc is None else self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
 
 
+class NB201Network(nn.Module):
+    """The benchmark-size NAS-Bench-201 network (``convlib.nas.network.Network``, C=16, N=5) of one cell,
+    called with the image alone (fx cannot trace the network's ``*cell_args``)."""
+
+    def __init__(self, arch: str):
+        super().__init__()
+        self.net = Network(arch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+NB201_INPUT = (1, 3, 32, 32)  # a CIFAR-10 image: the network's reductions need no more to settle its shapes
+
+
 def package_version(spec: str) -> str:
     """Version of the installed distribution that provides the model ``spec`` (its top-level package;
     "-" for a file or a package that is not installed as a distribution)."""
+    if spec.startswith("nb201:"):
+        return importlib.metadata.version("convlib")
     if ":" in spec:
         return "-"
     try:
@@ -69,18 +87,24 @@ def package_version(spec: str) -> str:
 
 
 @registry.experiment("ch08.networks", chapter="08_your_network")
-def networks(models: list[str]) -> dict:
+def networks(models: list[str], nb201_archs: list[str]) -> dict:
     """Effective depth and width, path counts (as decimal strings: they exceed 64 bits) and the wall seconds
     to build (on the meta device), trace and count each model, with the version of the package that
-    defines each one."""
+    defines each one; then the NAS-Bench-201 network of each cell of ``nb201_archs`` (``"nb201:<arch>"``)."""
     rows = []
     for spec in models:
         netgraph.factory(spec)  # the package's first import is not the model's time
         start = time.perf_counter()
         c = netgraph.score(netgraph.build(spec))
         rows.append((c, time.perf_counter() - start))
+    for arch in nb201_archs:
+        start = time.perf_counter()
+        with torch.device("meta"):
+            net = NB201Network(arch)
+        rows.append((netgraph.score(net, NB201_INPUT), time.perf_counter() - start))
+    specs = list(models) + [f"nb201:{dag.parse(a).to_string()}" for a in nb201_archs]
     return {
-        "models": list(models), "versions": [package_version(s) for s in models],
+        "models": specs, "versions": [package_version(s) for s in specs],
         "depth": np.array([c.effective_depth for c, _ in rows]),
         "width": np.array([c.effective_width for c, _ in rows]),
         "paths": [str(c.paths) for c, _ in rows], "layers": np.array([c.layers for c, _ in rows]),
@@ -118,6 +142,9 @@ NAMES = ((r"wide_resnet(\d+)_(\d+)", r"WRN-\1-\2"), (r"resnet(\d+)", r"ResNet-\1
 def short(spec: str) -> str:
     """The display name of a model spec: the callable's name, torchvision's written as in its papers
     (``torchvision.models.resnet50`` -> ``ResNet-50``)."""
+    if spec.startswith("nb201:"):
+        d, m = theory.effective_depth_width(spec[len("nb201:"):])
+        return f"NB201 net, cell ({d:.2f}, {m:.2f})"
     name = spec.rpartition(":")[2].rpartition(".")[2]
     for pattern, written in NAMES:
         if re.fullmatch(pattern, name):
@@ -138,8 +165,9 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     live = cells[cells["d"] > 0]
     named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
                                                           for x in names), R["longest"]) if n]
+    packages = {f"{s.partition('.')[0]} {v}" for s, v in zip(R["models"], R["versions"]) if ":" not in s}
     return {
-        "n_models": len(names), "versions": ", ".join(sorted(set(R["versions"]))), "torch_version": R["torch"],
+        "n_models": len(names), "versions": ", ".join(sorted(packages)) or "-", "torch_version": R["torch"],
         "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
         "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
         "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
@@ -150,7 +178,19 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
         "nb201_live": int(live["cells"].sum()),
         "nb201_in_box": int(live["cells"][in_box(live[["d", "m"]].to_numpy())].sum()),
         "nb201_max_d": float(cells["d"].max()), "nb201_max_m": float(cells["m"].max()),
+        **nb201_network_facts(R),
     }
+
+
+def nb201_network_facts(R: dict) -> dict[str, object]:
+    """For the first NAS-Bench-201 network of ``R``: its cell's (d, m) (``theory``), whether the cell is in
+    the box, and the network's (d, m); dashes when there is none."""
+    k = next((i for i, s in enumerate(R["models"]) if s.startswith("nb201:")), None)
+    if k is None:
+        return {key: "-" for key in ("nb201_cell_d", "nb201_cell_m", "nb201_cell_in_box", "nb201_net_d", "nb201_net_m")}
+    cell = theory.effective_depth_width(R["models"][k][len("nb201:"):])
+    return {"nb201_cell_d": cell[0], "nb201_cell_m": cell[1], "nb201_cell_in_box": "inside" if in_box(cell)[0]
+            else "outside", "nb201_net_d": float(R["depth"][k]), "nb201_net_m": float(R["width"][k])}
 
 
 def plane_figure(R: dict, cells: pd.DataFrame):
