@@ -25,7 +25,7 @@ def test_table_is_formatted_strings_without_nan():
     assert list(t.index) == ["TinyResNet", "TinyDenseNet"] and t.index.name == "model"
     assert t.map(lambda v: isinstance(v, str) and "nan" not in v.lower()).all().all()
     assert t.loc["TinyResNet", "d"] == "6.00" and t.loc["TinyResNet", "log2 paths"] == "4.00"
-    assert set(t["NAS-Bench-201 box"]) | set(t["DARTS box"]) <= {"in", "out"}
+    assert set(t["NB201 box"]) | set(t["DARTS box"]) <= {"in", "out"}
 
 
 def test_facts_find_coinciding_models_and_count_boxes():

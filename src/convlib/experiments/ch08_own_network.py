@@ -19,6 +19,9 @@ from convlib import dag, netgraph, registry, theory
 from convlib.nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
 from convlib.nas.network import Network
 
+BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
+ABBREVIATED = {"NAS-Bench-201": "NB201"}  # table headers stay narrow
+
 
 class TinyResNet(nn.Module):
     """``blocks`` residual blocks ``relu(x + conv(relu(conv(x))))`` on ``channels`` channels; with ``head``
@@ -129,7 +132,8 @@ def table(R: dict) -> pd.DataFrame:
         "log2 paths": [f"{math.log2(int(p)):.2f}" for p in R["paths"]],
         "layers": [f"{n:,}" for n in R["layers"]],
         "path depths": [f"{a}-{b}" for a, b in zip(R["shortest"], R["longest"])],
-        **{f"{name} box": ["in" if i else "out" for i in in_box(dm, *box)] for name, box in BOXES.items()},
+        **{f"{ABBREVIATED.get(name, name)} box": ["in" if i else "out" for i in in_box(dm, *box)]
+           for name, box in BOXES.items()},
         "seconds": [f"{t:.2f}" for t in R["seconds"]],
     }
     return pd.DataFrame(rows, index=pd.Index([short(s) for s in R["models"]], name="model"))
@@ -219,5 +223,3 @@ def plane_figure(R: dict, cells: pd.DataFrame):
     fig.tight_layout()
     return fig
 
-
-BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
