@@ -13,7 +13,7 @@ PROFILE ?= paper
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve gpu-prep gpu-data gpu-wheels
+.PHONY: venv data test lint unit bench results status book clean notebooks site mathjax nbval smoke lint-workflow check-site serve gpu-prep gpu-data gpu-wheels venv-tv results-tv
 
 # The book: chapters book/NN_*.ipynb, then the appendix; site tools from npm (package-lock.json).
 NOTEBOOKS = $(sort $(wildcard book/[0-9][0-9]_*.ipynb)) $(wildcard book/intro.ipynb) $(wildcard book/appendix_*.ipynb)
@@ -35,6 +35,25 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $(STAMP)
+
+# Optional: torchvision, for chapter 08's table only (README, "Your own network"). PyPI's torchvision for
+# torch 2.13.0 does not import beside the CPU build pinned above, so a second environment holds torch 2.14.1
+# and torchvision 0.29.1 (a CUDA build that runs on the CPU, about 6 GB) with the rest of the lock.
+VENV_TV := .venv-tv
+venv-tv: $(VENV_TV)/.installed
+
+$(VENV_TV)/.installed: requirements.lock pyproject.toml
+	test -x $(VENV_TV)/bin/python || $(PYTHON_BASE) -m venv $(VENV_TV)
+	$(VENV_TV)/bin/python -m pip install -q --upgrade pip
+	$(VENV_TV)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	grep -v '^torch==' requirements.lock > $(VENV_TV)/requirements-tv.txt
+	$(VENV_TV)/bin/python -m pip install -q -r $(VENV_TV)/requirements-tv.txt
+	$(VENV_TV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# Chapter 08's cached table of torchvision's networks (commit the code first, then the result).
+results-tv: venv-tv
+	$(VENV_TV)/bin/python -m convlib results --profile $(PROFILE) --only ch08
 
 # Every dataset the book reads, from its public source into data/, checked against data/checksums.json
 # (for machines without ../shared/data, such as CI); files already there and matching are skipped.

@@ -69,12 +69,76 @@ def score(arch: str, data: str = "mnist", n: int = 64, seed: int = 0, split: str
     }
 
 
+def model_score(spec: str, kwargs: dict | None = None, input_shape: list[int] | None = None,
+                data: str | None = None, n: int = 64, seed: int = 0) -> dict:
+    """Effective depth and width of the module ``spec`` builds (``convlib.netgraph``), whether it lies in
+    the NAS-Bench-201 and DARTS boxes of the released code, and with ``data`` the NASWOT score at
+    initialisation (weights drawn from ``seed``) on ``n`` training images of that dataset."""
+    import time
+
+    from . import data as _data
+    from . import netgraph
+    from .nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
+    from .nas.scores import naswot_of
+
+    start = time.perf_counter()
+    x = _data.load_images(data, "train", n=n, seed=seed)[0] if data else None
+    shape = input_shape or (list(x.shape) if x is not None else None)
+    c = netgraph.score(netgraph.build(spec, kwargs), shape)
+    dm = (c.effective_depth, c.effective_width)
+    out = {"model": spec, "kwargs": kwargs or {}, "effective_depth": dm[0], "effective_width": dm[1],
+           "paths": c.paths, "parameterised_layers": c.layers, "shortest_path_depth": c.shortest,
+           "longest_path_depth": c.longest, "rule": netgraph.RULE,
+           "in_nb201_box": bool(in_box(dm)[0]),
+           "in_darts_box": bool(in_box(dm, DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)[0]),
+           "boxes": {"nb201": {"depth": DEPTH_RANGE, "width": WIDTH_RANGE},
+                     "darts": {"depth": DARTS_DEPTH_RANGE, "width": DARTS_WIDTH_RANGE}},
+           "box_caveat": "a box is the centre of one search space's (d, m) range (Chen et al. 2022, Sec. 5.3, "
+                         "released code), not a range that holds for every network"}
+    if x is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = netgraph.build(spec, kwargs, device="cpu").train()
+        try:
+            out["naswot"] = naswot_of(net, x)
+        except RuntimeError as err:
+            raise ValueError(f"model {spec!r} fails on {data} inputs of shape {list(x.shape)}: {err}") from err
+        out.update(data=data, n=n, seed=seed)
+    return {**out, "input_shape": shape, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object (keyword arguments)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"num_classes\": 10}}', got {text!r}")
+    return value
+
+
+def shape(text: str) -> list[int]:
+    """An argparse type: an input shape such as ``1,3,224,224``."""
+    parts = text.split(",")
+    if not all(re.fullmatch(r"[0-9]{1,6}", p) and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas such as 1,3,224,224, "
+                                         f"got {text!r}")
+    return [int(p) for p in parts]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m convlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="theory scores of one architecture, as one JSON object")
-    p.add_argument("arch", help='MLP form such as "2_21_112" or a NAS-Bench-201 arch string')
-    p.add_argument("--data", default="mnist", help="digits, mnist or cifar10 (default mnist)")
+    p.add_argument("arch", nargs="?", help='MLP form such as "2_21_112" or a NAS-Bench-201 arch string')
+    p.add_argument("--model", help="instead of ARCH, a callable returning a torch module: "
+                                   "torchvision.models.resnet50 or path/to/file.py:factory")
+    p.add_argument("--model-kwargs", type=json_object, help="keyword arguments of --model, as a JSON object")
+    p.add_argument("--input-shape", type=shape, help="with --model: the input's shape (1,3,224,224) for "
+                                                    "shape-dependent code (default: the data's, else none)")
+    p.add_argument("--data", default=None, help="digits, mnist or cifar10 (default mnist; with --model: "
+                                                "the NASWOT score on these images, none by default)")
     p.add_argument("--n", type=natural(1), default=64, help="number of inputs (default 64)")
     p.add_argument("--seed", type=natural(0), default=0, help="seed of the input sample (default 0)")
     r = sub.add_parser("results", help="compute the cached results of a profile that are missing or stale "
@@ -94,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
                         "the stored numbers, restamp them if equal; exit 1 if any differs")
     args = parser.parse_args(argv)
     try:
+        if args.command == "score" and (args.arch is None) == (args.model is None):
+            parser.error("score takes one of ARCH and --model")
+        if args.command == "score" and args.model:
+            print(json.dumps(model_score(args.model, args.model_kwargs, args.input_shape, args.data, args.n,
+                                         args.seed)))
+            return 0
         if args.command == "score":
-            print(json.dumps(score(args.arch, args.data, args.n, args.seed)))
+            print(json.dumps(score(args.arch, args.data or "mnist", args.n, args.seed)))
             return 0
         return results_command(args)
     except (ValueError, FileNotFoundError) as err:

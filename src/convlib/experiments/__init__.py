@@ -7,4 +7,5 @@ from convlib.experiments import (
     ch05_dag,  # noqa: F401
     ch06_nas,  # noqa: F401
     ch07_prdarts,  # noqa: F401
+    ch08_own_network,  # noqa: F401
 )

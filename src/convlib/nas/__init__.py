@@ -11,6 +11,10 @@ from convlib.dag import DAGLike, parse
 
 DEPTH_RANGE = (0.99, 2.51)  # Chen et al. (2022), released WOT+DAG code, NAS-Bench-201
 WIDTH_RANGE = (0.99, 3.01)
+# The DARTS (NDS) space's box of the same release: nas-without-training/search.py at commit 7fceb2f,
+# the line `ranges = [0.5, 1.6, 4, 12] # NDS space`, left commented out beside the NAS-Bench-201 one.
+DARTS_DEPTH_RANGE = (0.5, 1.6)
+DARTS_WIDTH_RANGE = (4.0, 12.0)
 
 
 def in_box(dw, depth: tuple[float, float] = DEPTH_RANGE, width: tuple[float, float] = WIDTH_RANGE) -> np.ndarray:
@@ -31,4 +35,4 @@ def dag_filter(arch: DAGLike, depth: tuple[float, float] = DEPTH_RANGE,
     return bool(in_box(effective_depth_width(parse(arch)), depth, width)[0])
 
 
-__all__ = ["dag_filter", "in_box", "DEPTH_RANGE", "WIDTH_RANGE"]
+__all__ = ["dag_filter", "in_box", "DEPTH_RANGE", "WIDTH_RANGE", "DARTS_DEPTH_RANGE", "DARTS_WIDTH_RANGE"]

@@ -129,10 +129,17 @@ def naswot(arch: DAGLike, x: torch.Tensor, seed: int = 0, device: Device = "auto
     """NASWOT score ``log det K`` (float64) of the benchmark-size network on images ``x``."""
     _check_connected(arch)
     x = images(x, 3)
-    net = init_network(arch, seed, device, **NASWOT_NET)
+    return naswot_of(init_network(arch, seed, device, **NASWOT_NET), x)
+
+
+def naswot_of(net: nn.Module, x: torch.Tensor) -> float:
+    """``naswot`` of a built network: ``log det K`` over the sign codes of every ``nn.ReLU``'s input."""
     x = x.to(next(net.parameters()).device)
+    codes = _relu_codes(net, x)
+    if not codes:
+        raise ValueError(f"{type(net).__name__} has no nn.ReLU module: NASWOT codes ReLU activation patterns")
     K = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
-    for s in _relu_codes(net, x):
+    for s in codes:
         K += ((s @ s.T).double() + s.shape[1]) / 2
     sign, logdet = torch.linalg.slogdet(K)
     return float(logdet) if sign > 0 else float("-inf")

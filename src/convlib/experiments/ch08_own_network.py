@@ -1,0 +1,225 @@
+"""Chapter 08: effective depth and width of whole networks (``convlib.netgraph``) beside the NAS-Bench-201 cells.
+
+``ch08.networks`` scores a list of models named as on the command line (``torchvision.models.resnet50``,
+``path/to/file.py:factory``); the paper profile names torchvision's families, which need the optional
+torchvision environment (``make venv-tv``), the smoke profile the small modules below, which need nothing."""
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from convlib import dag, netgraph, registry, theory
+from convlib.nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
+from convlib.nas.network import Network
+
+BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
+ABBREVIATED = {"NAS-Bench-201": "NB201"}  # table headers stay narrow
+
+
+class TinyResNet(nn.Module):
+    """``blocks`` residual blocks ``relu(x + conv(relu(conv(x))))`` on ``channels`` channels; with ``head``
+    a stem conv before and global pooling and a linear classifier after (2 more layers on every path)."""
+
+    def __init__(self, blocks: int = 4, channels: int = 4, head: bool = True, num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, padding=1) if head else nn.Identity()
+        self.convs = nn.ModuleList(nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(2))
+                                   for _ in range(blocks))
+        self.fc = nn.Linear(channels, num_classes) if head else None
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        for a, b in self.convs:
+            h = self.relu(h + b(self.relu(a(h))))
+        return h if self.fc is None else self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+class TinyDenseNet(nn.Module):
+    """One dense block of ``layers`` convs, each on the concatenation of the block's input and every
+    earlier output, the block's output their concatenation; ``head`` as in ``TinyResNet``."""
+
+    def __init__(self, layers: int = 4, channels: int = 4, growth: int = 2, head: bool = True, num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, padding=1) if head else nn.Identity()
+        self.convs = nn.ModuleList(nn.Conv2d(channels + i * growth, growth, 3, padding=1) for i in range(layers))
+        self.fc = nn.Linear(channels + layers * growth, num_classes) if head else None
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [self.stem(x)]
+        for conv in self.convs:
+            features.append(conv(self.relu(torch.cat(features, 1))))
+        h = torch.cat(features, 1)
+        return h if self.fc is None else self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+class NB201Network(nn.Module):
+    """The benchmark-size NAS-Bench-201 network (``convlib.nas.network.Network``, C=16, N=5) of one cell,
+    called with the image alone (fx cannot trace the network's ``*cell_args``)."""
+
+    def __init__(self, arch: str):
+        super().__init__()
+        self.net = Network(arch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+NB201_INPUT = (1, 3, 32, 32)  # a CIFAR-10 image: the network's reductions need no more to settle its shapes
+
+
+def package_version(spec: str) -> str:
+    """Version of the installed distribution that provides the model ``spec`` (its top-level package;
+    "-" for a file or a package that is not installed as a distribution)."""
+    if spec.startswith("nb201:"):
+        return importlib.metadata.version("convlib")
+    if ":" in spec:
+        return "-"
+    try:
+        return importlib.metadata.version(spec.partition(".")[0])
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+@registry.experiment("ch08.networks", chapter="08_your_network")
+def networks(models: list[str], nb201_archs: list[str]) -> dict:
+    """Effective depth and width, path counts (as decimal strings: they exceed 64 bits) and the wall seconds
+    to build (on the meta device), trace and count each model, with the version of the package that
+    defines each one; then the NAS-Bench-201 network of each cell of ``nb201_archs`` (``"nb201:<arch>"``)."""
+    rows = []
+    for spec in models:
+        netgraph.factory(spec)  # the package's first import is not the model's time
+        start = time.perf_counter()
+        c = netgraph.score(netgraph.build(spec))
+        rows.append((c, time.perf_counter() - start))
+    for arch in nb201_archs:
+        start = time.perf_counter()
+        with torch.device("meta"):
+            net = NB201Network(arch)
+        rows.append((netgraph.score(net, NB201_INPUT), time.perf_counter() - start))
+    specs = list(models) + [f"nb201:{dag.parse(a).to_string()}" for a in nb201_archs]
+    return {
+        "models": specs, "versions": [package_version(s) for s in specs],
+        "depth": np.array([c.effective_depth for c, _ in rows]),
+        "width": np.array([c.effective_width for c, _ in rows]),
+        "paths": [str(c.paths) for c, _ in rows], "layers": np.array([c.layers for c, _ in rows]),
+        "shortest": np.array([c.shortest for c, _ in rows]), "longest": np.array([c.longest for c, _ in rows]),
+        "seconds": np.array([s for _, s in rows]), "torch": torch.__version__,
+    }
+
+
+def nb201_plane() -> pd.DataFrame:
+    """The distinct (d, m) of the NAS-Bench-201 cells with the number of cells at each."""
+    dw = pd.DataFrame([theory.effective_depth_width(a) for a in dag.nb201_cells()], columns=["d", "m"])
+    return dw.value_counts().rename("cells").reset_index()
+
+
+def table(R: dict) -> pd.DataFrame:
+    """One row a model (indexed by its name): d, m, log2 of the number of paths, parameterised layers, the
+    range of path depths, whether it lies in each box, and seconds; every cell a formatted string."""
+    dm = np.column_stack([R["depth"], R["width"]])
+    rows = {
+        "d": [f"{d:.2f}" for d in R["depth"]],
+        "m": [f"{m:.3e}" for m in R["width"]],
+        "log2 paths": [f"{math.log2(int(p)):.2f}" for p in R["paths"]],
+        "layers": [f"{n:,}" for n in R["layers"]],
+        "path depths": [f"{a}-{b}" for a, b in zip(R["shortest"], R["longest"])],
+        **{f"{ABBREVIATED.get(name, name)} box": ["in" if i else "out" for i in in_box(dm, *box)]
+           for name, box in BOXES.items()},
+        "seconds": [f"{t:.2f}" for t in R["seconds"]],
+    }
+    return pd.DataFrame(rows, index=pd.Index([short(s) for s in R["models"]], name="model"))
+
+
+NAMES = ((r"wide_resnet(\d+)_(\d+)", r"WRN-\1-\2"), (r"resnet(\d+)", r"ResNet-\1"), (r"densenet(\d+)", r"DenseNet-\1"),
+         (r"vgg(\d+)", r"VGG-\1"), (r"mobilenet_v(\d)", r"MobileNetV\1"), (r"efficientnet_b(\d)", r"EfficientNet-B\1"))
+
+
+def short(spec: str) -> str:
+    """The display name of a model spec: the callable's name, torchvision's written as in its papers
+    (``torchvision.models.resnet50`` -> ``ResNet-50``)."""
+    if spec.startswith("nb201:"):
+        d, m = theory.effective_depth_width(spec[len("nb201:"):])
+        return f"NB201 net, cell ({d:.2f}, {m:.2f})"
+    name = spec.rpartition(":")[2].rpartition(".")[2]
+    for pattern, written in NAMES:
+        if re.fullmatch(pattern, name):
+            return re.sub(pattern, written, name)
+    return name
+
+
+def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
+    """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
+    the largest path count, models sharing (d, m), how many of the models whose name gives a depth
+    (ResNet-50) have a longest path of that depth, how many lie in a box, the slowest time, and the
+    NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
+    names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
+    most = int(np.argmax([int(p) for p in R["paths"]]))
+    groups = pd.Series(names).groupby([np.round(d, 9), np.round(m, 9)]).agg(list)
+    same = [" and ".join(g) for g in groups if len(g) > 1]
+    dm = np.column_stack([d, m])
+    live = cells[cells["d"] > 0]
+    named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
+                                                          for x in names), R["longest"]) if n]
+    packages = {f"{s.partition('.')[0]} {v}" for s, v in zip(R["models"], R["versions"]) if ":" not in s}
+    return {
+        "n_models": len(names), "versions": ", ".join(sorted(packages)) or "-", "torch_version": R["torch"],
+        "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
+        "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
+        "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
+        "same_dm": "; ".join(same) if same else "none",
+        "named_depths": len(named), "named_equal": sum(a == b for a, b in named),
+        "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
+        "slowest": names[int(np.argmax(R["seconds"]))], "slowest_s": float(R["seconds"].max()),
+        "nb201_live": int(live["cells"].sum()),
+        "nb201_in_box": int(live["cells"][in_box(live[["d", "m"]].to_numpy())].sum()),
+        "nb201_max_d": float(cells["d"].max()), "nb201_max_m": float(cells["m"].max()),
+        **nb201_network_facts(R),
+    }
+
+
+def nb201_network_facts(R: dict) -> dict[str, object]:
+    """For the first NAS-Bench-201 network of ``R``: its cell's (d, m) (``theory``), whether the cell is in
+    the box, and the network's (d, m); dashes when there is none."""
+    k = next((i for i, s in enumerate(R["models"]) if s.startswith("nb201:")), None)
+    if k is None:
+        return {key: "-" for key in ("nb201_cell_d", "nb201_cell_m", "nb201_cell_in_box", "nb201_net_d", "nb201_net_m")}
+    cell = theory.effective_depth_width(R["models"][k][len("nb201:"):])
+    return {"nb201_cell_d": cell[0], "nb201_cell_m": cell[1], "nb201_cell_in_box": "inside" if in_box(cell)[0]
+            else "outside", "nb201_net_d": float(R["depth"][k]), "nb201_net_m": float(R["width"][k])}
+
+
+def plane_figure(R: dict, cells: pd.DataFrame):
+    """The (d, m) plane on log axes: the NAS-Bench-201 cells with a parameterised path (area by count),
+    the two boxes, and each model, labelled."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    live = cells[cells["d"] > 0]
+    ax.scatter(live["d"], live["m"], s=4 + 60 * live["cells"] / live["cells"].max(), color="#999999",
+               alpha=0.6, label="NAS-Bench-201 cells")
+    for (name, ((d0, d1), (m0, m1))), colour in zip(BOXES.items(), ("#E69F00", "#009E73")):
+        ax.add_patch(Rectangle((d0, m0), d1 - d0, m1 - m0, fill=False, lw=1.5, ec=colour, label=f"{name} box"))
+    ax.scatter(R["depth"], R["width"], color="#0072B2", zorder=3, label="whole networks")
+    points = pd.DataFrame({"name": [short(s) for s in R["models"]], "d": R["depth"], "m": R["width"]})
+    labels = points.groupby(["d", "m"], sort=True)["name"].agg(" = ".join).reset_index()
+    d, logm = labels["d"].to_numpy(), np.log10(labels["m"].to_numpy())
+    for i, row in labels.iterrows():  # coinciding models share one label; left of a point crowded on its right
+        crowded = np.any((d > d[i]) & (d <= 2 * d[i]) & (np.abs(logm - logm[i]) < 1))
+        ax.annotate(row["name"], (row["d"], row["m"]), xytext=(-6 if crowded else 6, 0), textcoords="offset points",
+                    fontsize=8, va="center", ha="right" if crowded else "left")
+    ax.set(xscale="log", yscale="log", xlabel="effective depth d (parameterised layers per path)",
+           ylabel="effective width m (deep paths / d)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
