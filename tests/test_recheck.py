@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convlib import recheck, registry, results, runner
+from convlib import recheck, registry, results, runner, status
 from convlib.__main__ import main
 
 TOY = ["toy"]
@@ -78,6 +78,11 @@ def test_a_refactor_is_rechecked_on_a_sample_and_restamped(committed):
     assert all(w.startswith("item ") for w in block["recomputed"]) and block["max_abs_diff"] == 0.0
     assert prov["code"]["convlib.registry:span"] != "0" * 16  # the hash of now
     assert list(recheck.recheck(profile, TOY))[1].state == "fresh"  # nothing left to do
+    table = status.rechecks().set_index("experiment")  # what the appendix shows
+    assert sorted(table.index) == ["toy.digits", "toy.shards"]
+    assert table.loc["toy.shards", "recomputed"].startswith("3 items, e.g. item ")
+    assert table.loc["toy.digits", "recomputed"] == "the whole entry" and table.loc["toy.digits", "numbers compared"] == 1
+    assert table.loc["toy.shards", "tolerance"] == "rtol 0, atol 0" and "NaN" not in status.rechecks_table()._repr_html_()
 
 
 def test_a_changed_number_is_reported_and_left_stale(committed):

@@ -55,6 +55,24 @@ def entries(profile: str = "paper") -> pd.DataFrame:
                                        "compute time (s)", "date (UTC)"])
 
 
+def rechecks() -> pd.DataFrame:
+    """One row per stored experiment entry made fresh by ``results --recheck`` (``convlib.recheck``) rather
+    than by a recomputation: the commit it was rechecked at, what was recomputed, how many numbers were
+    compared, the largest absolute difference and the tolerance declared."""
+    rows = {}
+    for entry, doc in _docs():
+        block = doc["provenance"].get("recheck")
+        if block is None:
+            continue
+        what = block["recomputed"]
+        rows[(entry.name, entry.key)] = (
+            entry.name, block["commit"][:12], what[0] if len(what) == 1 else f"{len(what):,} items, e.g. {what[0]}",
+            block["compared"], block["max_abs_diff"], f"rtol {block['rtol']:g}, atol {block['atol']:g}",
+            block["date"].replace("T", " ").replace("+00:00", ""))
+    return pd.DataFrame(sorted(rows.values()), columns=["experiment", "rechecked at", "recomputed", "numbers compared",
+                                                        "largest difference", "tolerance", "date (UTC)"])
+
+
 def chapters(profile: str = "paper") -> pd.DataFrame:
     """Per chapter: registered experiments, how many are fresh, devices and total compute time."""
     table = entries(profile)
@@ -83,6 +101,11 @@ def entries_table(profile: str = "paper") -> present.Table:
     """Every cached result: its state, shards, device, compute time and date (:func:`entries`)."""
     cols = ["experiment", "state", "shards", "device", "compute time (s)", "date (UTC)"]
     return present.table(entries(profile)[cols], {"shards": "{:,d}", "compute time (s)": "{:,.1f}"})
+
+
+def rechecks_table() -> present.Table:
+    """:func:`rechecks` as a table."""
+    return present.table(rechecks(), {"numbers compared": "{:,d}", "largest difference": "{:.1e}"})
 
 
 def parameters_table(profile: str = "paper") -> present.Table:
