@@ -89,7 +89,7 @@ def package_version(spec: str) -> str:
         return "-"
 
 
-@registry.experiment("ch08.networks", chapter="08_your_network")
+@registry.experiment("ch08.networks", chapter="08_your_network", volatile=("seconds",))
 def networks(models: list[str], nb201_archs: list[str]) -> dict:
     """Effective depth and width, path counts (as decimal strings: they exceed 64 bits) and the wall seconds
     to build (on the meta device), trace and count each model, with the version of the package that
