@@ -191,6 +191,13 @@ def test_lambda_min_of_inputs_that_require_grad():
         assert theory.lambda_min("2_21_112", X.clone().requires_grad_(), kernel) == expected
 
 
+def test_largest_step_of_the_zero_matrix_is_unbounded_and_a_negative_spectrum_is_refused():
+    assert theory.largest_step([0.0, 0.0]).item() == math.inf  # nothing moves: any step is stable
+    assert theory.largest_step(torch.tensor([[0.0, 0.0], [1.0, 3.0]])).tolist() == [math.inf, 0.5]
+    with pytest.raises(ValueError, match="lambda_max \\+ lambda_min > 0"):
+        theory.largest_step([-1.0, 1.0])
+
+
 def test_largest_step_contracts_every_eigendirection_no_slower_than_the_slowest():
     ev = torch.tensor([[0.5, 1.0, 3.5], [1.0, 2.0, 4.0]], dtype=torch.float64)
     eta = theory.largest_step(ev)

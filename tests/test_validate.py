@@ -48,7 +48,6 @@ REPROS = [  # (what, call, exception, message)
      "which must be one of"),
     ("kernels(X 1-D)", lambda: kernels.nngp("2", X[0]), ValueError, r"X must be a 2-D tensor .*got shape \(5,\)"),
     # silent NaN / inf
-    ("largest_step([0, 0])", lambda: theory.largest_step([0.0, 0.0]), ValueError, "lambda_max \\+ lambda_min > 0"),
     ("largest_step([-1, 1])", lambda: theory.largest_step([-1.0, 1.0]), ValueError, "lambda_max \\+ lambda_min > 0"),
     ("largest_step([nan, 1])", lambda: theory.largest_step([math.nan, 1.0]), ValueError, "NaN or infinite"),
     ("linearised_loss(r0=0)", lambda: theory.linearised_loss(H, torch.zeros(6), 0.1, 3), ValueError, "r0 is all zeros"),

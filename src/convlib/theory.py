@@ -160,14 +160,17 @@ def gd_bound(eta: float, lam: float, steps: int) -> np.ndarray:
 def largest_step(eigenvalues: torch.Tensor) -> torch.Tensor:
     """``2 / (lambda_max + lambda_min)`` of each spectrum (ascending eigenvalues on the last axis): the
     largest step at which gradient descent on the linearised dynamics ``r <- (I - eta H) r`` contracts
-    every eigendirection at least as fast as the slowest (the step ``step_size_ok`` grants)."""
+    every eigendirection at least as fast as the slowest (the step ``step_size_ok`` grants); ``inf`` for
+    the zero matrix (a DAG whose output no path reaches), where no step moves anything."""
     ev = validate.real_tensor(eigenvalues, "eigenvalues", layout="(ascending eigenvalues on the last axis)")
     if ev.ndim == 0:
         raise ValueError("eigenvalues must have at least one axis (the spectrum), got a scalar")
-    total = ev.to(torch.float64)[..., -1] + ev.to(torch.float64)[..., 0]
-    if not bool((total > 0).all()):
-        raise ValueError(f"largest_step needs lambda_max + lambda_min > 0 (a Gram matrix that is not zero or "
-                         f"negative), got {float(total.min()):g}")
+    ev = ev.to(torch.float64)
+    total = ev[..., -1] + ev[..., 0]
+    zero = (ev[..., -1] == 0) & (ev[..., 0] == 0)
+    if not bool(((total > 0) | zero).all()):
+        raise ValueError(f"largest_step needs lambda_max + lambda_min > 0 (a Gram matrix that is positive "
+                         f"semi-definite and not negative), got {float(total.min()):g}")
     return 2.0 / total
 
 
