@@ -28,7 +28,8 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (no usage block), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        if "required: arch" in message:  # an ARCH such as -2_21_112 was read as an option
+        if "required: arch" in message or re.search(r"unrecognized arguments: -[0-9]", message):
+            # an ARCH such as -2_21_112 was read as an option
             message += " (an architecture string never starts with '-': MLP form such as 2_21_112, or '|op~0|+...')"
         self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 

@@ -1,5 +1,5 @@
 """The claims table: every claim of the two papers the book tests, the paper's number, ours, the
-difference and a verdict (``data/paper/claims.csv`` holds the claims; this module computes ours).
+difference and a verdict (``data/claims.csv`` holds the claims; this module computes ours).
 
 A claim is one row: ``key, chapter, paper, source, claim, paper_value, paper_sd, paper_runs, unit, kind,
 reference, fmt, note``. ``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
@@ -35,7 +35,7 @@ from scipy import stats as _stats
 
 from convlib import ROOT, dag, paper, registry
 
-PATH = ROOT / "data" / "paper" / "claims.csv"
+PATH = ROOT / "data" / "claims.csv"
 COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_sd", "paper_runs", "unit", "kind",
            "reference", "fmt", "note")
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not attempted")

@@ -131,7 +131,9 @@ class DAGMLP(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _inputs(self, X: torch.Tensor) -> torch.Tensor:
-        X = validate.real_tensor(X, "X", ndim=(2, 3), layout=f"(n, {self.d_in}) or ({self.n_models}, n, {self.d_in})")
+        if not isinstance(X, torch.fx.Proxy):  # netgraph traces the network with torch.fx: no values yet
+            layout = f"(n, {self.d_in}) or ({self.n_models}, n, {self.d_in})"
+            X = validate.real_tensor(X, "X", ndim=(2, 3), layout=layout)
         ok = (X.ndim == 2 and X.shape[1] == self.d_in) or (
             X.ndim == 3 and X.shape[0] == self.n_models and X.shape[2] == self.d_in)
         if not ok:
