@@ -162,6 +162,11 @@ def test_kernels_and_theory_take_any_array_to_a_finite_result_or_a_one_line_erro
             tally["clean error"] += 1
             return
         values = np.asarray(out.cpu() if isinstance(out, torch.Tensor) else out, dtype=np.float64)
+        if name == "largest_step":  # inf where the spectrum is all zero (no step moves the network), as documented
+            ev = np.asarray(a, dtype=np.float64)
+            zero = (ev[..., 0] == 0) & (ev[..., -1] == 0)
+            assert np.array_equal(np.isinf(values), zero) and not np.isnan(values).any(), (name, a, out)
+            values = values[~zero]
         assert np.isfinite(values).all(), (name, a, out)   # no silent NaN or inf
         tally["result"] += 1
 
