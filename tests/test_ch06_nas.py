@@ -83,8 +83,13 @@ def test_recheck_scores_the_cells_again(monkeypatch):
     assert len(check) == 2 and check.index[0] == np.flatnonzero(np.isfinite(W["naswot"]))[0]
     np.testing.assert_allclose(check["NASWOT now"], check["NASWOT cached"], rtol=1e-9)
     np.testing.assert_array_equal(check["regions now"], check["regions cached"])
-    W["naswot"][check.index[0]] += 1.0  # a cache that lies is caught
-    assert not np.allclose(ch.recheck(W, R, 2, 0)["NASWOT cached"], ch.recheck(W, R, 2, 0)["NASWOT now"])
+    assert check["agrees"].all()
+    first = np.flatnonzero(np.isfinite(W["naswot"]))[0]
+    W["naswot"][first] *= 1 + 1e-6  # a cache that lies, even slightly, is caught on that cell only
+    assert ch.recheck(W, R, 2, 0)["agrees"].tolist() == [False, True]
+    W["naswot"][first] /= 1 + 1e-6
+    R["regions"][first] += 1  # and so is a wrong region count
+    assert ch.recheck(W, R, 2, 0)["agrees"].tolist() == [False, True]
 
 
 @pytest.mark.requires_data("nasbench201")

@@ -147,16 +147,23 @@ def tenas_picks(T: dict) -> pd.DataFrame:
                          "seconds": T["seconds"], "networks scored": T["evaluated"]})
 
 
+RECHECK_RTOL = 1e-9  # a cached NASWOT score agrees with a new one within this relative difference
+
+
 def recheck(naswot: dict, regions: dict, n: int, seed: int) -> pd.DataFrame:
     """``n`` connected cells spread evenly over the scored range, scored again now beside their cached
-    NASWOT score and region count (same minibatch seed): the cache holds what the code computes."""
+    NASWOT score and region count (same minibatch seed), and the verdict per cell: ``agrees`` when the
+    scores are within ``RECHECK_RTOL`` relative and the region counts are equal."""
     live = np.flatnonzero(np.isfinite(naswot["naswot"]))
     pick = live[np.linspace(0, len(live) - 1, n).round().astype(int)]
     archs = benchmark.load()["arch"].to_numpy()[naswot["index"][pick]]
     now = scores.score_cells(archs, seed, ("naswot", "regions"))
-    return pd.DataFrame({"NASWOT cached": naswot["naswot"][pick], "NASWOT now": now["naswot"],
-                         "regions cached": regions["regions"][pick], "regions now": now["regions"]},
-                        index=pd.Index(naswot["index"][pick], name="benchmark index"))
+    out = pd.DataFrame({"NASWOT cached": naswot["naswot"][pick], "NASWOT now": now["naswot"],
+                        "regions cached": regions["regions"][pick], "regions now": now["regions"]},
+                       index=pd.Index(naswot["index"][pick], name="benchmark index"))
+    out["agrees"] = np.isclose(out["NASWOT now"], out["NASWOT cached"], rtol=RECHECK_RTOL, atol=0) & (
+        out["regions now"] == out["regions cached"])
+    return out
 
 
 def table2(rows: dict) -> pd.DataFrame:
