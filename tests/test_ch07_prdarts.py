@@ -182,7 +182,7 @@ def test_page_tables_format_and_name_methods():
             {"method": "prdarts_tau1", "seed": 1, "rule": "argmax", "pick": "|none~0|", "skips": 0,
              "skips + pools": 0, "eff. depth": 0.0, "eff. width": 0.0, "NB201 C10 test acc %": 10.0}]
     t = ch07.search_table(rows)
-    assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ start)"
+    assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ)"
     assert t.cells[0][6:] == ("1.12", "2.86", "88.72")
     means = ch07.search_means_table(ch07.search_means(rows))
     assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
@@ -211,7 +211,7 @@ def test_every_float_the_page_prints_has_its_format():
 def test_page_figures_carry_a_legend_for_every_colour():
     S = {f"skips_{rule}": np.zeros((2, 2, 3)) for rule in darts.RULES}
     fig = ch07.skips_figure(S, ["darts", "prdarts"], 3)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DARTS", "PR-DARTS"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DARTS", "PR-DARTS (paper's τ)"]
     taus = ch07.temperature_grid(5)
     assert taus[0] == darts.SearchConfig.tau_end and taus[-1] == pytest.approx(darts.SearchConfig.tau_start)
     fig = ch07.temperature_figure(taus, np.ones(5), np.r_[np.ones(3), 0, 0])
