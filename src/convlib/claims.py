@@ -368,10 +368,16 @@ def _thm1(key: str, profile: str) -> Measured:
 
 @ours("thm4_rate")
 def _thm4(key: str, profile: str) -> Measured:
+    from convlib.experiments import ch07_prdarts as ch07
+
     T4 = result("ch07.theorem4", profile)
-    d = T4["rate_B"] - T4["rate_A"]
+    ok = ch07.converged(T4)
+    d = (T4["rate_B"] - T4["rate_A"])[ok]
     m = mean_se(d)
-    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"B faster in {(d > 0).mean():.0%} of {len(d)} draws")
+    s = ch07.theorem4_summary(T4)
+    return Measured(m.value, m.se, m.lo, m.hi, m.n,
+                    f"B faster in {(d > 0).mean():.0%} of the {len(d)} draws in which both converged; gradient descent "
+                    f"diverged on A in {s['t4_diverged_A']} and on B in {s['t4_diverged_B']} of {len(ok)}")
 
 
 @ours("fig2_skips")

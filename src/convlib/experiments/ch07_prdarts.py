@@ -335,17 +335,26 @@ def start_saturation() -> dict:
     return {"gate_shift": shift, "gate_arg": arg, "gate_tail": 1 / (1 + math.exp(arg))}
 
 
+def converged(T4: dict) -> np.ndarray:
+    """The draws in which gradient descent stayed finite for both cell A and cell B (``ch07.theorem4``)."""
+    return np.isfinite(T4["rate_A"]) & np.isfinite(T4["rate_B"])
+
+
 def theorem4_rows(T4: dict) -> list[dict]:
-    """Cell A (one chain) against cell B (two branches), ``ch07.theorem4``: the mean of lambda_PR, of
-    lambda_min(G) and of the GD rate for each, and the share of draws in which B's is larger."""
-    return [{"quantity": label, "mean A": float(T4[f"{key}_A"].mean()), "mean B": float(T4[f"{key}_B"].mean()),
-             "share of draws with B > A": float((T4[f"{key}_B"] > T4[f"{key}_A"]).mean())}
+    """Cell A (one chain) against cell B (two branches), ``ch07.theorem4``, over the draws in which both
+    converged (``converged``): the mean of lambda_PR, of lambda_min(G) and of the GD rate for each, and the
+    share of draws in which B's is larger."""
+    ok = converged(T4)
+    return [{"quantity": label, "mean A": float(T4[f"{key}_A"][ok].mean()), "mean B": float(T4[f"{key}_B"][ok].mean()),
+             "share of draws with B > A": float((T4[f"{key}_B"][ok] > T4[f"{key}_A"][ok]).mean())}
             for label, key in THEOREM4.values()]
 
 
 def theorem4_summary(T4: dict) -> dict:
-    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A."""
-    return {f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))}
+    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A (both converged), and
+    ``t4_diverged_A`` / ``_B``: the draws in which gradient descent on A / B diverged (a non-finite loss)."""
+    return {**{f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))},
+            **{f"t4_diverged_{c}": int((~np.isfinite(T4[f"rate_{c}"])).sum()) for c in "AB"}}
 
 
 def loss_by_third(SF: dict) -> dict[str, list[float]]:
@@ -619,12 +628,13 @@ def theorem4_table(T4: dict) -> present.Table:
 
 
 def theorem4_figure(T4: dict) -> Figure:
-    """Training loss of cell A and cell B (geometric mean over the draws)."""
+    """Training loss of cell A and cell B (geometric mean over the draws in which both converged)."""
     fig = Figure(figsize=(6.5, 3.2), layout="constrained")
     ax = fig.subplots()
+    ok = converged(T4)
     for name, color, label in (("A", plotting.PALETTE["linear"], "A: one deep chain"),
                                ("B", plotting.PALETTE["skip"], "B: two shallow branches")):
-        ax.semilogy(np.exp(np.log(T4[f"loss_{name}"]).mean(0)), color=color, label=label)
+        ax.semilogy(np.exp(np.log(T4[f"loss_{name}"][ok]).mean(0)), color=color, label=label)
     ax.set(xlabel="gradient-descent step", ylabel="training loss (geometric mean)")
     ax.legend()
     return fig
