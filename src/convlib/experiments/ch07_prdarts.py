@@ -682,7 +682,7 @@ def skips_figure(S: dict, variants: Sequence[str], search_epochs: int) -> Figure
             ax.fill_between(epochs, sk.min(0), sk.max(0), color=METHOD_COLOURS[name], alpha=0.15, lw=0)
         ax.set(title=f"rule: {rule}", xlabel="search epoch")
     axes[0].set_ylabel("skip_connect edges in the pick")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=2)
     return fig
 
 
