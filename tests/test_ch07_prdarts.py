@@ -93,7 +93,13 @@ def test_theorem4_rows_and_summary_by_hand():
           "lam_B": np.array([0.5, 0.5, 0.5]), "rate_A": np.array([1.0, 2, 3]), "rate_B": np.array([3.0, 3, 4])}
     rows = ch07.theorem4_rows(T4)
     assert (rows[0]["mean A"], rows[0]["mean B"]) == (2.0, pytest.approx(7 / 3))
-    assert ch07.theorem4_summary(T4) == {"t4_share_pr": pytest.approx(2 / 3), "t4_share_lam": 0.0, "t4_share_rate": 1.0}
+    assert ch07.theorem4_summary(T4) == {"t4_share_pr": pytest.approx(2 / 3), "t4_share_lam": 0.0, "t4_share_rate": 1.0,
+                                         "t4_diverged_A": 0, "t4_diverged_B": 0}
+    T4["rate_A"] = np.array([np.nan, 2, 5])  # GD diverged on A in draw 0: compared over draws 1 and 2
+    assert ch07.converged(T4).tolist() == [False, True, True]
+    s = ch07.theorem4_summary(T4)
+    assert (s["t4_share_rate"], s["t4_share_pr"], s["t4_diverged_A"], s["t4_diverged_B"]) == (0.5, 0.5, 1, 0)
+    assert ch07.theorem4_rows(T4)[2]["mean A"] == 3.5
 
 
 def test_loss_by_third_and_fig2_summary_by_hand():
@@ -182,7 +188,7 @@ def test_page_tables_format_and_name_methods():
             {"method": "prdarts_tau1", "seed": 1, "rule": "argmax", "pick": "|none~0|", "skips": 0,
              "skips + pools": 0, "eff. depth": 0.0, "eff. width": 0.0, "NB201 C10 test acc %": 10.0}]
     t = ch07.search_table(rows)
-    assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ start)"
+    assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ)"
     assert t.cells[0][6:] == ("1.12", "2.86", "88.72")
     means = ch07.search_means_table(ch07.search_means(rows))
     assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
@@ -211,9 +217,83 @@ def test_every_float_the_page_prints_has_its_format():
 def test_page_figures_carry_a_legend_for_every_colour():
     S = {f"skips_{rule}": np.zeros((2, 2, 3)) for rule in darts.RULES}
     fig = ch07.skips_figure(S, ["darts", "prdarts"], 3)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DARTS", "PR-DARTS"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DARTS", "PR-DARTS (paper's τ)"]
     taus = ch07.temperature_grid(5)
     assert taus[0] == darts.SearchConfig.tau_end and taus[-1] == pytest.approx(darts.SearchConfig.tau_start)
     fig = ch07.temperature_figure(taus, np.ones(5), np.r_[np.ones(3), 0, 0])
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["float64", "float32 (exactly 0 beyond)"]
     assert all(f.get_figwidth() == pytest.approx(6.5) for f in (fig,))
+
+
+# ------------------------------------------------------------------ the searches: shards, one rule, gradient share
+def test_search_shards_and_grid():
+    ids = ch07.search_shards(["darts", "gates_tau1"], [0, 3])
+    assert ids == ["darts-0", "darts-3", "gates_tau1-0", "gates_tau1-3"]
+    assert [i.rsplit("-", 1) for i in ids][2] == ["gates_tau1", "0"]
+    with pytest.raises(ValueError, match="variants must be among"):
+        ch07.search_shards(["darts", "enas"], [0])
+    parts = [{"variant": [v], "seed": np.array([s]), "acc_top2": np.array([[10 * i, 10 * i + 1]]),
+              "picks_top2": [f"p{i}"]} for i, (v, s) in enumerate((("darts", 0), ("darts", 3), ("prdarts", 0),
+                                                                    ("prdarts", 3)))]
+    S = ch07.search_grid(parts)
+    assert S["acc_top2"].shape == (2, 2, 2) and S["acc_top2"][1, 0, 1] == 21  # variant 1, seed 0, epoch 1
+    assert S["seed"].tolist() == [0, 3, 0, 3] and S["picks_top2"] == ["p0", "p1", "p2", "p3"]
+
+
+def test_the_gates_only_variant_switches_off_the_path_term_alone():
+    gates, pr = darts.SearchConfig(**ch07.VARIANTS["gates_tau1"]), darts.SearchConfig(**ch07.VARIANTS["prdarts_tau1"])
+    assert gates.lambdas[2] == 0 and gates.lambdas[:2] == pr.lambdas[:2] and pr.lambdas[2] > 0
+    assert (gates.method, gates.tau_start, gates.tau_end) == (pr.method, pr.tau_start, pr.tau_end) == ("prdarts", 1.0, 0.1)
+    assert darts.SearchConfig(**ch07.VARIANTS["prdarts"]).tau_start == 10.0
+
+
+def _search_result(rule_skips: dict) -> dict:
+    """A (2 variants, 3 seeds, 2 epochs) search result with the given final skips per rule."""
+    S = {f"{k}_{r}": np.zeros((2, 3, 2)) for k in ("skips", "acc") for r in darts.RULES}
+    for r, sk in rule_skips.items():
+        S[f"skips_{r}"][:, :, -1] = sk
+        S[f"skips_{r}"][:, :, 0] = 1
+    S["acc_top2"][:, :, -1] = [[80, 90, 85], [91, 93, 92]]
+    S["reg_share"] = np.stack([np.zeros((3, 2)), np.full((3, 2), 0.2)])
+    S["path_share"] = np.stack([np.zeros((3, 2)), np.full((3, 2), 0.1)])
+    return S
+
+
+def test_method_rows_use_one_rule_for_every_method():
+    S = _search_result({"top2": [[1, 3, 2], [0, 0, 3]], "argmax": [[6, 6, 6], [6, 6, 6]]})
+    rows = ch07.method_rows(S, ["darts", "prdarts"])
+    assert [r["rule"] for r in rows] == [ch07.HEADLINE_RULE] * 2 == ["top2"] * 2
+    assert (rows[0]["skips"], rows[0]["skips sd"], rows[0]["skip fraction"]) == (2.0, 1.0, pytest.approx(2 / 6))
+    assert (rows[1]["C10 acc %"], rows[1]["acc sd"]) == (92.0, 1.0) and rows[0]["acc sd"] == 5.0
+    assert (rows[0]["R share"], rows[1]["R share"], rows[1]["path share"]) == (0.0, pytest.approx(0.2), pytest.approx(0.1))
+    assert ch07.method_rows(S, ["darts", "prdarts"], "argmax")[1]["skips"] == 6.0
+    s = ch07.method_summary(rows)
+    assert s["m_prdarts_skips"] == 1.0 and s["m_darts_acc"] == 85.0 and s["m_prdarts_path"] == pytest.approx(0.1)
+    assert set(s) <= set(ch07.FORMATS)
+    t = ch07.skip_trend(S, ["darts", "prdarts"])
+    assert (t["t_darts_first"], t["t_darts_last"], t["t_prdarts_max"]) == (1.0, 2.0, 1.0)
+    assert ch07.method_table(rows).cells[1][:3] == ("PR-DARTS (paper's τ)", "top2", "3")
+
+
+def test_chance_skips_matches_uniform_scores():
+    """Picks from i.i.d. uniform scores choose each kept edge's op uniformly: their mean skip count is chance."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    for rule in darts.RULES:
+        sk = np.array([darts.pick(rng.uniform(size=(6, 5)), rule).count("skip_connect") for _ in range(n)])
+        assert abs(sk.mean() - ch07.chance_skips(rule)) < 5 * sk.std() / math.sqrt(n), rule
+    with pytest.raises(ValueError, match="rule must be one of"):
+        ch07.chance_skips("top3")
+
+
+def test_the_darts_skips_claim_is_measured_against_chance():
+    from convlib import claims
+
+    row = next(r for r in claims.read() if r["key"] == "darts_skips")
+    assert float(row["reference"]) == ch07.chance_skips("top2") and row["kind"] == "above"
+
+
+def test_share_figure_draws_the_gated_methods():
+    S = _search_result({"top2": [[1, 3, 2], [0, 0, 3]]})
+    fig = ch07.share_figure(S, ["darts", "prdarts"], 2)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["PR-DARTS (paper's τ)"]

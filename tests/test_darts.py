@@ -164,3 +164,36 @@ def test_defaults_are_the_cited_paper_values():
     assert (cfg.tau_start, cfg.tau_end, cfg.beta_init) == (p["tau_start"], p["tau_end"], p["beta_init"])
     assert (cfg.w_lr, cfg.w_momentum, cfg.w_wd) == (p["w_lr"], p["w_momentum"], p["w_wd"])
     assert (cfg.arch_lr, cfg.arch_wd) == (p["arch_lr"], p["arch_wd"])
+
+
+# ---------------------------------------------------------------- the regulariser's share of the architecture gradient
+def test_gradient_shares_by_hand():
+    total, l0, path = torch.tensor([3.0, 4.0, 2.0]), torch.tensor([0.0, 0.0, 2.0]), torch.zeros(3)
+    # g_CE = (3, 4, 0): norms 5, 2, 0
+    assert darts.gradient_shares(total, l0, path) == (pytest.approx(2 / 7), 0.0)
+    path = torch.tensor([0.0, 0.0, -2.0])  # the two parts cancel: g_CE = total, norms 5.39, 2, 2
+    n_ce = math.sqrt(29)
+    assert darts.gradient_shares(total, l0, path) == (pytest.approx(4 / (n_ce + 4)), pytest.approx(2 / (n_ce + 4)))
+    assert darts.gradient_shares(torch.zeros(3), torch.zeros(3), torch.zeros(3)) == (0.0, 0.0)
+
+
+def test_regulariser_terms_split_the_regulariser():
+    beta = torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    terms = darts.regulariser_terms(beta, 0.5, (0.01, 0.005, 0.005))
+    pen = darts.penalties(beta, 0.5)
+    assert float(terms["path"]) == pytest.approx(-0.005 * float(pen["path"]))
+    assert float(terms["l0"] + terms["path"]) == pytest.approx(float(darts.regulariser(beta, 0.5)))
+
+
+@pytest.mark.parametrize("lambdas,path_zero", [((0.01, 0.005, 0.0), True), ((0.01, 0.005, 0.005), False)])
+def test_search_records_the_regulariser_share(lambdas, path_zero):
+    """With lambda_3 = 0 (gates only) the path term's gradient is exactly 0; with it, it is not at tau 1;
+    DARTS has no regulariser; every share lies in [0, 1]."""
+    X, y = _batch(n=32, size=8)
+    cfg = darts.SearchConfig(method="prdarts", epochs=2, batch_size=8, C=4, N=1, tau_start=1.0, lambdas=lambdas)
+    hist = darts.search(X, y, cfg)
+    reg, path = np.array(hist["reg_share"]), np.array(hist["path_share"])
+    assert reg.shape == path.shape == (2,) and np.all((reg > 0) & (reg <= 1)) and np.all((path >= 0) & (path <= reg))
+    assert np.all(path == 0) if path_zero else np.all(path > 0)
+    d = darts.search(X, y, darts.SearchConfig(method="darts", epochs=1, batch_size=8, C=4, N=1))
+    assert d["reg_share"] == [0.0] and d["path_share"] == [0.0]

@@ -106,11 +106,19 @@ def penalties(beta: torch.Tensor, tau: float, a: float = A, b: float = B, hinge:
     return {"skip": skip, "nonskip": nonskip, "path": path}
 
 
+def regulariser_terms(beta: torch.Tensor, tau: float, lambdas: Sequence[float] = (0.01, 0.005, 0.005),
+                      **kwargs) -> dict[str, torch.Tensor]:
+    """The regulariser's two parts: ``"l0"`` = lambda_1 L_skip + lambda_2 L_nonskip (the gates' sparsity
+    terms) and ``"path"`` = -lambda_3 L_path (the path regulariser); paper's lambdas by default."""
+    pen = penalties(beta, tau, **kwargs)
+    return {"l0": lambdas[0] * pen["skip"] + lambdas[1] * pen["nonskip"], "path": -lambdas[2] * pen["path"]}
+
+
 def regulariser(beta: torch.Tensor, tau: float, lambdas: Sequence[float] = (0.01, 0.005, 0.005),
                 **kwargs) -> torch.Tensor:
     """lambda_1 L_skip + lambda_2 L_nonskip - lambda_3 L_path (paper's lambdas by default)."""
-    pen = penalties(beta, tau, **kwargs)
-    return lambdas[0] * pen["skip"] + lambdas[1] * pen["nonskip"] - lambdas[2] * pen["path"]
+    terms = regulariser_terms(beta, tau, lambdas, **kwargs)
+    return terms["l0"] + terms["path"]
 
 
 # ---------------------------------------------------------------- selection
@@ -230,11 +238,21 @@ def scores(net: SuperNet, cfg: SearchConfig, tau: float) -> np.ndarray:
     return s.numpy().astype(float)
 
 
-def arch_loss_terms(net: SuperNet, cfg: SearchConfig, tau: float) -> torch.Tensor:
-    """The regulariser added to the validation loss (0 for DARTS)."""
+def arch_loss_terms(net: SuperNet, cfg: SearchConfig, tau: float) -> dict[str, torch.Tensor]:
+    """The regulariser added to the validation loss, by part (``regulariser_terms``; both 0 for DARTS)."""
     if cfg.method == "darts":
-        return net.arch.sum() * 0.0
-    return regulariser(net.arch, tau, cfg.lambdas, hinge=cfg.hinge, path_reduce=cfg.path_reduce)
+        zero = net.arch.sum() * 0.0
+        return {"l0": zero, "path": zero}
+    return regulariser_terms(net.arch, tau, cfg.lambdas, hinge=cfg.hinge, path_reduce=cfg.path_reduce)
+
+
+def gradient_shares(total: torch.Tensor, l0: torch.Tensor, path: torch.Tensor) -> tuple[float, float]:
+    """The regulariser's and its path term's shares of the architecture gradient ``total``, each part by
+    its norm: (||g_L0|| + ||g_path||) / D and ||g_path|| / D, D = ||g_CE|| + ||g_L0|| + ||g_path||,
+    g_CE = total - g_L0 - g_path; both in [0, 1] (0 when D = 0)."""
+    n_ce, n_l0, n_path = (float(torch.linalg.norm(g)) for g in (total - l0 - path, l0, path))
+    denom = n_ce + n_l0 + n_path
+    return ((n_l0 + n_path) / denom, n_path / denom) if denom > 0 else (0.0, 0.0)
 
 
 def make_optimisers(net: SuperNet, cfg: SearchConfig, steps: int):
@@ -256,21 +274,27 @@ def weight_step(net: SuperNet, cfg: SearchConfig, opt: torch.optim.Optimizer, x:
 
 
 def arch_step(net: SuperNet, cfg: SearchConfig, opt: torch.optim.Optimizer, x: torch.Tensor,
-              y: torch.Tensor, tau: float, generator: torch.Generator) -> float:
-    """One first-order step on the architecture parameters with the validation batch (+ regulariser)."""
+              y: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[float, float, float]:
+    """One first-order step on the architecture parameters with the validation batch (+ regulariser R);
+    returns the batch loss and the shares of R and of its path term in the gradient (``gradient_shares``)."""
     opt.zero_grad(set_to_none=True)
     loss = F.cross_entropy(net(x, arch_weights(net, cfg, tau, generator)), y)
-    (loss + arch_loss_terms(net, cfg, tau)).backward()
+    terms = arch_loss_terms(net, cfg, tau)
+    g_l0, g_path = (torch.autograd.grad(t, net.arch, retain_graph=True)[0] for t in (terms["l0"], terms["path"]))
+    (loss + terms["l0"] + terms["path"]).backward()
+    shares = gradient_shares(net.arch.grad, g_l0, g_path)
     opt.step()
-    return loss.item()
+    return (loss.item(), *shares)
 
 
 def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
     """First-order bilevel search on images ``X`` (n, 3, H, W) with labels ``y``: the first half trains
     the weights, the second half the architecture (the paper splits CIFAR-10's train set the same way).
 
-    Returns per-epoch ``tau``, ``train_loss``, ``val_loss``, ``scores`` (epochs, 6, 5) and the picks of
-    both rules after every epoch (``picks_argmax``, ``picks_top2``)."""
+    Returns per-epoch ``tau``, ``train_loss``, ``val_loss``, ``scores`` (epochs, 6, 5), the mean over the
+    epoch's architecture steps of the regulariser's and of its path term's share of the architecture
+    gradient (``reg_share``, ``path_share``, ``gradient_shares``) and the picks of both rules after every
+    epoch (``picks_argmax``, ``picks_top2``)."""
     if X.ndim != 4 or X.shape[1] != 3 or len(X) != len(y) or len(X) < 2 * cfg.batch_size:
         raise ValueError(f"X must be (n, 3, H, W) with n >= 2 batch_size = {2 * cfg.batch_size} and y (n,), "
                          f"got {tuple(X.shape)} and {tuple(y.shape)}")
@@ -281,23 +305,25 @@ def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
     per_epoch = half // cfg.batch_size
     w_opt, sched, a_opt = make_optimisers(net, cfg, cfg.epochs * per_epoch)
     gen = torch.Generator().manual_seed(cfg.seed)
-    hist: dict[str, list] = {k: [] for k in ("tau", "train_loss", "val_loss", "scores", "picks_argmax", "picks_top2")}
+    hist: dict[str, list] = {k: [] for k in ("tau", "train_loss", "val_loss", "reg_share", "path_share", "scores",
+                                             "picks_argmax", "picks_top2")}
     net.train()
     for epoch in range(cfg.epochs):
         tau = tau_at(epoch, cfg.epochs, cfg.tau_start, cfg.tau_end)
         order_t = torch.randperm(half, generator=gen)
         order_v = torch.randperm(half, generator=gen)
-        tl, vl = [], []
+        tl, arch = [], []
         for i in range(per_epoch):
             bt = order_t[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             bv = order_v[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             tl.append(weight_step(net, cfg, w_opt, Xt[bt], yt[bt], tau, gen))
             sched.step()
-            vl.append(arch_step(net, cfg, a_opt, Xv[bv], yv[bv], tau, gen))
+            arch.append(arch_step(net, cfg, a_opt, Xv[bv], yv[bv], tau, gen))
         s = scores(net, cfg, tau)
         hist["tau"].append(tau)
         hist["train_loss"].append(float(np.mean(tl)))
-        hist["val_loss"].append(float(np.mean(vl)))
+        for k, v in zip(("val_loss", "reg_share", "path_share"), np.mean(arch, axis=0)):
+            hist[k].append(float(v))
         hist["scores"].append(s)
         hist["picks_argmax"].append(pick(s, "argmax"))
         hist["picks_top2"].append(pick(s, "top2"))

@@ -25,9 +25,15 @@ CHAPTER = "07_pr_darts"
 VEHICLES = (0, 1, 8, 9)  # CIFAR-10 airplane, automobile, ship, truck
 VARIANTS = {  # name -> SearchConfig overrides
     "darts": {"method": "darts"},
+    "gates_tau1": {"method": "prdarts", "tau_start": 1.0, "lambdas": (0.01, 0.005, 0.0)},
     "prdarts": {"method": "prdarts"},                       # paper: tau 10 -> 0.1
     "prdarts_tau1": {"method": "prdarts", "tau_start": 1.0},  # official code: tau 1 -> 0.1
 }
+"""The searches. ``SearchConfig.lambdas`` = (lambda_1, lambda_2, lambda_3) weigh L_skip, L_nonskip (the
+gates' L0 sparsity terms) and L_path (the path regulariser). ``gates_tau1`` is PR-DARTS with lambda_3 = 0:
+its stochastic gates and L0 terms, no path regulariser (the ablation of the paper's Figure 1(e)), at the
+released code's schedule tau 1 -> 0.1, under which the regulariser's gradient acts from the first step
+(at the paper's tau = 10 it is below 1e-10), so that ``prdarts_tau1`` against it isolates the path term."""
 
 
 def toy_data(toy_samples: int, toy_pixels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,30 +125,45 @@ def _describe(arch: str) -> tuple[int, float, float, float]:
     return arch.count("skip_connect"), d, m, float(benchmark.accuracy([arch], "cifar10")[0])
 
 
-@registry.experiment("ch07.search", chapter=CHAPTER)
+def search_shards(variants: list, search_seeds: list, **_) -> list[str]:
+    """One shard per (variant, seed), variant by variant: ``darts-0``, ``darts-1``, ..."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"variants must be among {list(VARIANTS)}, got {unknown}")
+    return [f"{v}-{s}" for v in variants for s in search_seeds]
+
+
+def search_grid(parts: list[dict]) -> dict:
+    """The shards of ``ch07.search`` joined (``registry.concat``) and every per-search array shaped
+    (variants, seeds, ...) in shard order; ``variant``, ``seed`` and the picks stay flat."""
+    out = registry.concat(parts)
+    n_variants = len(dict.fromkeys(out["variant"]))
+    flat = ("seed",)
+    return {k: v.reshape(n_variants, -1, *v.shape[1:]) if isinstance(v, np.ndarray) and k not in flat else v
+            for k, v in out.items()}
+
+
+@registry.experiment("ch07.search", chapter=CHAPTER, shards=search_shards, combine=search_grid)
 def search_runs(variants: list, search_seeds: list, search_images: int, image_size: int, search_epochs: int,
-                search_C: int, search_N: int, batch_size: int, arch_lr: float) -> dict:
-    """DARTS and PR-DARTS (first-order) on ``search_images`` CIFAR-10 training images (half for weights,
-    half for the architecture) at ``image_size`` pixels; every epoch's picks scored by NAS-Bench-201."""
+                search_C: int, search_N: int, batch_size: int, arch_lr: float, shard: str) -> dict:
+    """One search of ``shard`` = ``<variant>-<seed>`` (first-order, ``VARIANTS``) on ``search_images``
+    CIFAR-10 training images (half for weights, half for the architecture) at ``image_size`` pixels: per
+    epoch the temperature, training loss, the regulariser's and its path term's share of the architecture
+    gradient, the scores, and each rule's pick described (skips, depth, width, NAS-Bench-201 accuracy)."""
+    name, seed = shard.rsplit("-", 1)
     X, y = data.load_images("cifar10", "train", n=search_images, seed=0)
     X = F.adaptive_avg_pool2d(X, image_size)
-    shape = (len(variants), len(search_seeds), search_epochs)
-    out = {k: np.zeros(shape) for r in darts.RULES for k in (f"skips_{r}", f"depth_{r}", f"width_{r}", f"acc_{r}")}
-    scores, picks, train_loss = np.zeros(shape + (6, 5)), {r: [] for r in darts.RULES}, np.zeros(shape)
     with one_thread():
-        for v, name in enumerate(variants):
-            for s, seed in enumerate(search_seeds):
-                cfg = darts.SearchConfig(**{**VARIANTS[name], "epochs": search_epochs, "batch_size": batch_size,
-                                            "C": search_C, "N": search_N, "arch_lr": arch_lr, "seed": seed})
-                hist = darts.search(X, y, cfg)
-                scores[v, s], train_loss[v, s] = hist["scores"], hist["train_loss"]
-                for r in darts.RULES:
-                    picks[r].append(hist[f"picks_{r}"][-1])
-                    for e, arch in enumerate(hist[f"picks_{r}"]):
-                        desc = _describe(arch)
-                        for key, val in zip(("skips", "depth", "width", "acc"), desc):
-                            out[f"{key}_{r}"][v, s, e] = val
-    return {**out, "scores": scores, "train_loss": train_loss, **{f"picks_{r}": p for r, p in picks.items()}}
+        cfg = darts.SearchConfig(**{**VARIANTS[name], "epochs": search_epochs, "batch_size": batch_size,
+                                    "C": search_C, "N": search_N, "arch_lr": arch_lr, "seed": int(seed)})
+        hist = darts.search(X, y, cfg)
+    out = {"variant": [name], "seed": np.array([int(seed)]), "scores": hist["scores"][None]}
+    out |= {k: np.array([hist[k]]) for k in ("tau", "train_loss", "reg_share", "path_share")}
+    for r in darts.RULES:
+        desc = np.array([_describe(arch) for arch in hist[f"picks_{r}"]])  # (epochs, 4)
+        out |= {f"{key}_{r}": desc[None, :, i] for i, key in enumerate(("skips", "depth", "width", "acc"))}
+        out[f"picks_{r}"] = [hist[f"picks_{r}"][-1]]
+    return out
 
 
 @registry.experiment("ch07.nb201_bridge", chapter=CHAPTER)
@@ -314,17 +335,26 @@ def start_saturation() -> dict:
     return {"gate_shift": shift, "gate_arg": arg, "gate_tail": 1 / (1 + math.exp(arg))}
 
 
+def converged(T4: dict) -> np.ndarray:
+    """The draws in which gradient descent stayed finite for both cell A and cell B (``ch07.theorem4``)."""
+    return np.isfinite(T4["rate_A"]) & np.isfinite(T4["rate_B"])
+
+
 def theorem4_rows(T4: dict) -> list[dict]:
-    """Cell A (one chain) against cell B (two branches), ``ch07.theorem4``: the mean of lambda_PR, of
-    lambda_min(G) and of the GD rate for each, and the share of draws in which B's is larger."""
-    return [{"quantity": label, "mean A": float(T4[f"{key}_A"].mean()), "mean B": float(T4[f"{key}_B"].mean()),
-             "share of draws with B > A": float((T4[f"{key}_B"] > T4[f"{key}_A"]).mean())}
+    """Cell A (one chain) against cell B (two branches), ``ch07.theorem4``, over the draws in which both
+    converged (``converged``): the mean of lambda_PR, of lambda_min(G) and of the GD rate for each, and the
+    share of draws in which B's is larger."""
+    ok = converged(T4)
+    return [{"quantity": label, "mean A": float(T4[f"{key}_A"][ok].mean()), "mean B": float(T4[f"{key}_B"][ok].mean()),
+             "share of draws with B > A": float((T4[f"{key}_B"][ok] > T4[f"{key}_A"][ok]).mean())}
             for label, key in THEOREM4.values()]
 
 
 def theorem4_summary(T4: dict) -> dict:
-    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A."""
-    return {f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))}
+    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A (both converged), and
+    ``t4_diverged_A`` / ``_B``: the draws in which gradient descent on A / B diverged (a non-finite loss)."""
+    return {**{f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))},
+            **{f"t4_diverged_{c}": int((~np.isfinite(T4[f"rate_{c}"])).sum()) for c in "AB"}}
 
 
 def loss_by_third(SF: dict) -> dict[str, list[float]]:
@@ -378,6 +408,53 @@ def search_summary(means: list[dict]) -> dict:
     for r in means:
         tag = f"{r['method']}_{r['rule']}"
         out |= {f"acc_{tag}": r["NB201 C10 test acc %"], f"skips_{tag}": r["skips"], f"depth_{tag}": r["eff. depth"]}
+    return out
+
+
+HEADLINE_RULE = "top2"  # the one selection rule every method's verdict uses (DARTS's and PR-DARTS's own)
+
+
+def chance_skips(rule: str) -> float:
+    """Expected skip_connect edges of a pick whose op per kept edge is uniform: ``top2`` keeps 5 of the 6
+    edges (1 + 2 + 2 in-edges), each one of 4 non-zero ops; ``argmax`` keeps all 6, each one of 5 ops."""
+    if rule not in darts.RULES:
+        raise ValueError(f"rule must be one of {darts.RULES}, got {rule!r}")
+    return 5 / 4 if rule == "top2" else 6 / 5
+
+
+def _sd(x: np.ndarray) -> float:
+    return float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
+
+
+def method_rows(S: dict, variants: Sequence[str], rule: str = HEADLINE_RULE) -> list[dict]:
+    """Per method (``ch07.search``), the final picks of one ``rule`` over the seeds: skips (mean, sd), skip
+    fraction of the 6 edges, NB201 CIFAR-10 accuracy (mean, sd), and the regulariser's and its path term's
+    share of the architecture gradient averaged over every epoch and seed."""
+    rows = []
+    for v, name in enumerate(variants):
+        sk, acc = S[f"skips_{rule}"][v, :, -1], S[f"acc_{rule}"][v, :, -1]
+        rows.append({"method": name, "rule": rule, "seeds": len(sk), "skips": float(sk.mean()), "skips sd": _sd(sk),
+                     "skip fraction": float(sk.mean()) / len(EDGES), "C10 acc %": float(acc.mean()),
+                     "acc sd": _sd(acc), "R share": float(S["reg_share"][v].mean()),
+                     "path share": float(S["path_share"][v].mean())})
+    return rows
+
+
+def method_summary(rows: list[dict]) -> dict:
+    """``m_<method>_{skips, skips_sd, frac, acc, acc_sd, share, path}`` from ``method_rows``."""
+    cols = {"skips": "skips", "skips_sd": "skips sd", "frac": "skip fraction", "acc": "C10 acc %",
+            "acc_sd": "acc sd", "share": "R share", "path": "path share"}
+    return {f"m_{r['method']}_{k}": r[c] for r in rows for k, c in cols.items()}
+
+
+def skip_trend(S: dict, variants: Sequence[str], rule: str = HEADLINE_RULE) -> dict:
+    """Mean skips of each method's pick after the first, middle and last epoch (``t_<method>_first`` /
+    ``_mid`` / ``_last``) and the largest mean over the epochs (``t_<method>_max``)."""
+    out = {}
+    for v, name in enumerate(variants):
+        m = S[f"skips_{rule}"][v].mean(0)
+        out |= {f"t_{name}_first": float(m[0]), f"t_{name}_mid": float(m[len(m) // 2]),
+                f"t_{name}_last": float(m[-1]), f"t_{name}_max": float(m.max())}
     return out
 
 
@@ -465,12 +542,20 @@ FORMATS: dict[str, str] = {
     **dict.fromkeys(("f2_0_first", "f2_375_first", "f2_625_first", "f2_0_last", "f2_375_last", "f2_625_last",
                      "f2_sd"), "{:.3f}"),
     **dict.fromkeys(("skips_darts_top2", "skips_prdarts_top2", "skips_prdarts_tau1_top2", "gate_arg"), "{:.1f}"),
-    "gate_tail": "{:.0e}", "s_factor": "{:,.0f}", "s_steps_ratio": "{:,.0f}"}
+    "gate_tail": "{:.0e}", "s_factor": "{:,.0f}", "s_steps_ratio": "{:,.0f}",
+    **{f"m_{v}_{k}": f for v in VARIANTS for k, f in (("skips", "{:.1f}"), ("skips_sd", "{:.1f}"), ("frac", "{:.0%}"),
+                                                      ("acc", "{:.2f}"), ("acc_sd", "{:.2f}"), ("share", "{:.1%}"),
+                                                      ("path", "{:.1%}"))},
+    **{f"t_{v}_{k}": "{:.1f}" for v in VARIANTS for k in ("first", "mid", "last", "max")},
+    **{f"{q}_{v}_{r}": f for v in VARIANTS for r in darts.RULES
+       for q, f in (("skips", "{:.1f}"), ("depth", "{:.2f}"), ("acc", "{:.2f}"))},
+    "chance_skips": "{:.2f}"}
 """The precision the chapter prints each glued float at (``present.glue`` stores it so)."""
 
-METHODS = {"darts": "DARTS", "prdarts": "PR-DARTS", "prdarts_tau1": "PR-DARTS (code's τ start)"}
+METHODS = {"darts": "DARTS", "gates_tau1": "gates only, λ3 = 0 (code's τ)", "prdarts": "PR-DARTS (paper's τ)",
+           "prdarts_tau1": "PR-DARTS (code's τ)"}
 """How the page names each search variant of :data:`VARIANTS`."""
-METHOD_COLOURS = {"darts": "#E69F00", "prdarts": "#0072B2", "prdarts_tau1": "#009E73"}
+METHOD_COLOURS = {"darts": "#E69F00", "gates_tau1": "#CC79A7", "prdarts": "#0072B2", "prdarts_tau1": "#009E73"}
 RHO = {"Spearman rho": "{:.2f}", "95% CI low": "{:.2f}", "95% CI high": "{:.2f}"}
 
 
@@ -543,12 +628,13 @@ def theorem4_table(T4: dict) -> present.Table:
 
 
 def theorem4_figure(T4: dict) -> Figure:
-    """Training loss of cell A and cell B (geometric mean over the draws)."""
+    """Training loss of cell A and cell B (geometric mean over the draws in which both converged)."""
     fig = Figure(figsize=(6.5, 3.2), layout="constrained")
     ax = fig.subplots()
+    ok = converged(T4)
     for name, color, label in (("A", plotting.PALETTE["linear"], "A: one deep chain"),
                                ("B", plotting.PALETTE["skip"], "B: two shallow branches")):
-        ax.semilogy(np.exp(np.log(T4[f"loss_{name}"]).mean(0)), color=color, label=label)
+        ax.semilogy(np.exp(np.log(T4[f"loss_{name}"][ok]).mean(0)), color=color, label=label)
     ax.set(xlabel="gradient-descent step", ylabel="training loss (geometric mean)")
     ax.legend()
     return fig
@@ -596,8 +682,32 @@ def skips_figure(S: dict, variants: Sequence[str], search_epochs: int) -> Figure
             ax.fill_between(epochs, sk.min(0), sk.max(0), color=METHOD_COLOURS[name], alpha=0.15, lw=0)
         ax.set(title=f"rule: {rule}", xlabel="search epoch")
     axes[0].set_ylabel("skip_connect edges in the pick")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=2)
     return fig
+
+
+def share_figure(S: dict, variants: Sequence[str], search_epochs: int) -> Figure:
+    """The regulariser's share of the architecture gradient (solid) and its path term's (dashed) per
+    search epoch, mean over seeds, for the gated methods."""
+    fig = Figure(figsize=(6.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    epochs = np.arange(1, search_epochs + 1)
+    for v, name in enumerate(variants):
+        if VARIANTS[name]["method"] == "darts":
+            continue
+        ax.plot(epochs, S["reg_share"][v].mean(0), marker="o", ms=4, color=METHOD_COLOURS[name], label=METHODS[name])
+        ax.plot(epochs, S["path_share"][v].mean(0), ls="--", color=METHOD_COLOURS[name])
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set(xlabel="search epoch", ylabel="share of the architecture gradient", ylim=(0, 1))
+    ax.legend(title="solid: all of R; dashed: path term", fontsize=8, title_fontsize=8)
+    return fig
+
+
+def method_table(rows: list[dict]) -> present.Table:
+    """:func:`method_rows` as a table, methods by their names."""
+    df = pd.DataFrame(rows).assign(method=lambda d: d["method"].map(METHODS))
+    return present.table(df, {"skips": "{:.1f}", "skips sd": "{:.1f}", "skip fraction": "{:.0%}",
+                              "C10 acc %": "{:.2f}", "acc sd": "{:.2f}", "R share": "{:.1%}", "path share": "{:.1%}"})
 
 
 SEARCH_FORMATS = {"skips": "{:.1f}", "skips + pools": "{:.1f}", "eff. depth": "{:.2f}", "eff. width": "{:.2f}",
