@@ -3,3 +3,6 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: data/, book/ and the results cache live under it
+
+
+__all__ = ["ROOT"]

@@ -214,3 +214,6 @@ def results_command(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["one_line", "OneLineParser", "score", "main"]

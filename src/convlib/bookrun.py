@@ -166,3 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = [
+    "APPENDIX", "parameters_cell", "chapters", "notebooks", "parameters_for", "tidy", "quiet_kernel_manager", "main",
+]

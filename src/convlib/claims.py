@@ -553,3 +553,9 @@ def scale_summary(profile: str = "paper") -> dict[str, str]:
         out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min does not rank convergence the "
                                 "same way on both datasets: the raw ordering rests largely on the output scale.")
     return out
+
+
+__all__ = [
+    "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
+    "summary", "counts", "scorecard", "scale_summary",
+]

@@ -444,3 +444,9 @@ class _Reduced:
 def _sum_str(counter: Counter, name) -> str:
     terms = sorted(f"{n}*{name(a)}" if n > 1 else name(a) for a, n in counter.items())
     return "+".join(terms) if terms else "0"
+
+
+__all__ = [
+    "KINDS", "MLP_OPS", "NB201_OPS", "KIND", "IDENTITY_OPS", "FIGURE3", "DAG", "DAGLike", "shorten", "parse",
+    "mlp_dags", "nb201_cells", "nb201_index", "mlp_index", "canonical", "repeated_skip_route",
+]

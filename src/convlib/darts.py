@@ -330,3 +330,10 @@ def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
     hist["scores"] = np.stack(hist["scores"])
     hist["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
     return hist
+
+
+__all__ = [
+    "A", "B", "SKIP", "CONVS", "CHAIN", "METHODS", "RULES", "prob_nonzero", "prob_one", "hard_concrete",
+    "top2_straight_through", "tau_at", "penalties", "regulariser", "pick", "SuperNet", "SearchConfig", "arch_weights",
+    "weight_step", "search", "NB201_OPS",
+]

@@ -264,3 +264,9 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0) -
     """Inputs (n, d) float32, one flattened standardised sample a row, and labels (n,) int64."""
     x, y = load_images(name, split, n, seed)
     return x.reshape(len(x), -1), y
+
+
+__all__ = [
+    "NB201_FILE", "CIFAR10_NORM", "search_path", "find", "read_bytes", "corrupt", "content_sha256", "recording",
+    "sources", "content_hashes", "load_images", "load",
+]

@@ -57,3 +57,6 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(n)
+
+
+__all__ = ["Device", "device_of", "clock", "one_thread"]

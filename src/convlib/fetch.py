@@ -350,3 +350,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = [
+    "REPO_DATA", "TABLE", "ARCHIVE_FACTOR", "MAX_JPEG", "table", "dataset", "entry", "locate", "present", "sha256_file",
+    "sha256_arrays", "mismatch", "verify", "METHODS", "fetch", "main",
+]

@@ -278,3 +278,8 @@ def changed(recorded: dict[str, str]) -> list[str]:
 def reset() -> None:
     """Forget the parsed sources (after files changed on disk, e.g. in a test)."""
     _module.cache_clear()
+
+
+__all__ = [
+    "PKG_DIR", "function_name", "trace", "memo", "locator", "source_hash", "is_locator", "hashes", "changed", "reset",
+]

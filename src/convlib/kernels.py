@@ -355,3 +355,10 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
            lambda dags, X, device: propagate_remark33(dags, X, device)[:, -1]),
 )}
 """Every kernel of the package by name: ``theory.gram``, ``theory.lambda_min`` and ``score`` accept these names."""
+
+
+__all__ = [
+    "relu_second_moment", "relu_mean", "propagate", "propagation_bytes", "check_memory", "gram_many", "nngp",
+    "nngp_many", "nngp_paper", "nngp_paper_many", "ntk", "ntk_many", "unit_diagonal", "stem_kernel", "skip_routes",
+    "nngp_remark33", "nngp_remark33_many", "KERNELS",
+]

@@ -330,3 +330,6 @@ def train(model: DAGMLP, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: fl
     if loss == "ce":
         result["correct"] = correct.T.cpu().numpy()
     return result
+
+
+__all__ = ["DAGMLP", "layer_gram", "empirical_ntk", "batches", "train"]

@@ -284,3 +284,6 @@ def build(spec: str, kwargs: dict | None = None, device: str | torch.device = "m
     if not isinstance(module, nn.Module):
         raise ValueError(f"model {spec!r} returned {type(module).__name__}, not a torch.nn.Module")
     return module
+
+
+__all__ = ["RULE", "INPUT", "OUTPUT", "trace", "op_graph", "Connectivity", "connectivity", "score", "factory", "build"]

@@ -76,3 +76,6 @@ def table(paper: str, group: str, value: str = "value") -> pd.DataFrame:
             cells.setdefault(parts[1], {})[parts[2]] = c.value
     rows = list(dict.fromkeys(c.key.split("|")[1] for c in entries))
     return pd.DataFrame.from_dict(cells, orient="index").reindex(rows)
+
+
+__all__ = ["FOLDER", "Cited", "cited", "rows", "table"]

@@ -110,3 +110,6 @@ def short_name(dag: DAGLike) -> str:
     if dag.form == "mlp":
         return dag.to_string()
     return " + ".join(",".join(_SHORT[op] for op in group) for group in dag.ops)
+
+
+__all__ = ["PALETTE", "use", "kind_legend", "draw_dag"]

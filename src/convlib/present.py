@@ -187,3 +187,6 @@ def glue_all(values: dict[str, object], formats: dict[str, str] | None = None, f
     formats = formats or {}
     for name, value in values.items():
         glue(name, value, formats.get(name, fmt))
+
+
+__all__ = ["Table", "table", "rounded", "glue", "glue_all"]

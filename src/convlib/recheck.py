@@ -179,3 +179,6 @@ def recheck(profile: str = "paper", names: list[str] | None = None, seed: int = 
     for exp in runner.select(names):
         if exp.chapter in sections:
             yield recheck_entry(exp, exp.params(sections[exp.chapter]), seed)
+
+
+__all__ = ["compare", "recheck"]

@@ -357,3 +357,9 @@ def assemble(exp: Experiment, parts: list[dict]) -> dict:
                           "commit": ", ".join(sorted({p["commit"][:12] for p in provs})),
                           "date": max(p["date"] for p in provs), "dirty": any(p["dirty"] for p in provs)}
     return out
+
+
+__all__ = [
+    "StaleResult", "DirtyTree", "concat", "Probe", "Experiment", "REGISTRY", "experiment", "ranges", "span",
+    "item_probes", "load_all", "lookup", "profile", "compute", "scratch", "store", "get",
+]

@@ -286,3 +286,10 @@ def stored() -> Iterator[Entry]:
         if rel[0] in (TMP, STATE):
             continue
         yield Entry(rel[0], path.stem) if len(rel) == 2 else Entry(rel[0], rel[1], path.stem)
+
+
+__all__ = [
+    "TMP", "CorruptEntry", "cache_dir", "cache_enabled", "jsonable", "param_hash", "Entry", "source_state",
+    "device_name", "provenance", "data_changes", "check", "scratch", "clear_scratch", "clean_tmp", "write", "restamp",
+    "read_doc", "read", "stored_shards", "stored",
+]

@@ -239,3 +239,6 @@ def run(profile: str = "paper", only: list[str] | None = None, force: bool = Fal
         lines = [f"{t.entry}: {type(e).__name__}: {e}" for t, e in failures]
         raise RuntimeError(f"{len(failures)} of {len(tasks)} shards failed:\n" + "\n".join(lines))
     return done
+
+
+__all__ = ["MAX_WORKERS", "select", "status", "prune", "plan", "local_cluster", "check_scheduler", "run"]

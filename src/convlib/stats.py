@@ -86,3 +86,6 @@ def paired_difference_ci(target, a, b, method: str = "kendall", n_boot: int = 10
     columns = _columns(method, target=target, a=a, b=b)
     corr = _STATISTICS[method]
     return _interval(lambda t, p, q: corr(t, p) - corr(t, q), columns, n_boot, seed, level)
+
+
+__all__ = ["METHODS", "rank_correlation", "rank_correlation_ci", "paired_difference_ci"]

@@ -112,3 +112,9 @@ def rechecks_table() -> present.Table:
 def parameters_table(profile: str = "paper") -> present.Table:
     """Every cached result: its cache key, the commit(s) that computed it and its parameters (:func:`entries`)."""
     return present.table(entries(profile)[["experiment", "key", "commit", "parameters"]])
+
+
+__all__ = [
+    "environment", "entries", "rechecks", "chapters", "environment_table", "chapters_table", "entries_table",
+    "rechecks_table", "parameters_table",
+]

@@ -281,3 +281,10 @@ def eq12_bound_many(dags: Sequence[DAGLike], X: torch.Tensor) -> np.ndarray:
     counts, which = np.unique(depth_counts(dags), axis=0, return_inverse=True)
     C = K0[np.triu_indices(K0.shape[0], 1)]
     return eq12_value(counts, C).min(-1)[which.reshape(-1)]
+
+
+__all__ = [
+    "MAX_PATHS", "path_depth_counts", "n_paths", "paths", "path_depths", "effective_depth_width", "gram", "lambda_min",
+    "lambda_min_many", "least_eigenvalues", "gd_rate", "gd_bound", "largest_step", "step_size_ok", "linearised_loss",
+    "correlation_map", "lemma33_bound", "eq12_value", "depth_counts", "eq12_bound_many", "gram_many",
+]

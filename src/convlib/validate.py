@@ -111,3 +111,6 @@ def fits_memory(need: float, what: str, advice: str) -> None:
     if need > limit:
         raise ValueError(f"{what} needs about {need / 1e9:,.1f} GB, above the limit of {limit / 1e9:g} GB: {advice}, "
                          "or raise the limit with the environment variable CONVLIB_MAX_GB")
+
+
+__all__ = ["real_tensor", "integer", "real", "sequence", "max_bytes", "fits_memory"]

@@ -9,3 +9,5 @@ from convlib.experiments import (
     ch07_prdarts,  # noqa: F401
     ch08_own_network,  # noqa: F401
 )
+
+__all__: list[str] = []

@@ -44,3 +44,6 @@ def agreement(ours: np.ndarray, theirs) -> dict[str, int]:
             "joint": int(t.groupby(["ours", "theirs"]).ngroups),
             "ours_merging": int((t.groupby("ours")["theirs"].nunique() > 1).sum()),
             "theirs_merging": int((t.groupby("theirs")["ours"].nunique() > 1).sum())}
+
+
+__all__ = ["spaces", "agreement"]

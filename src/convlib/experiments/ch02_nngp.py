@@ -311,3 +311,12 @@ def remark33_figure(Q: dict) -> Figure:
         ax.set(xlabel=rf"$\lambda_{{\min}}$ {xl}", ylabel=rf"$\lambda_{{\min}}$ {yl}", title=title)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=2, markerscale=2)
     return fig
+
+
+__all__ = [
+    "monte_carlo", "paper_gap", "lemma32", "figure3_closed_forms", "closed_forms", "remark33", "remark33_steps",
+    "routes_step_is_exactly_the_repeated_dags", "closed_forms_agree", "means_are_constant", "FORMATS",
+    "closed_forms_numbers", "closed_forms_table", "error_slopes", "monte_carlo_numbers", "monte_carlo_table",
+    "monte_carlo_figure", "paper_gap_numbers", "relative_lambda_change", "paper_gap_table", "paper_gap_figure",
+    "remark33_numbers", "remark33_table", "remark33_figure",
+]

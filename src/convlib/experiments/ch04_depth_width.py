@@ -98,3 +98,9 @@ def filter_regions(R: dict) -> pd.DataFrame:
                           "median lambda_min exact": median(R["nb201_lambda_exact"], mask),
                           "median lambda_min paper": median(R["nb201_lambda_paper"], mask)}
                          for name, mask in regions.items()]).set_index("region")
+
+
+__all__ = [
+    "landscape", "scale_free", "eq12_summary", "r_squared", "summary_fits", "share_word", "principle_taus",
+    "filter_regions",
+]

@@ -419,3 +419,10 @@ def figure3_speeds(R: dict, datasets: list) -> pd.DataFrame:
             rows.append({"dataset": DATASET_NAMES[ds], "DAG": f"{name} {arch}", "speed (mean)": s.mean(),
                          "standard error": s.std(ddof=1) / np.sqrt(len(s))})
     return pd.DataFrame(rows)
+
+
+__all__ = [
+    "stable_lr", "RELEASE_CIFAR10_NORM", "released_inputs", "figure4", "figure3_gd", "all_dags", "convergence_speed",
+    "DATASET_NAMES", "rank_order", "figure3_gd_tables", "figure4_summary", "space_taus", "own_steps", "per_model_steps",
+    "figure3_scale_free", "merge", "all_dags_seeds", "scale_table", "figure3_speeds",
+]

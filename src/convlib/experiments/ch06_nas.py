@@ -339,3 +339,11 @@ def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
     ours = readings.loc[list(BOX_READINGS)]
     return {"closer_acc": str(ours["mean |diff| to paper (points)"].idxmin()),
             "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}
+
+
+__all__ = [
+    "cell_shards", "naswot_scores", "region_counts", "ntk_conditions", "tenas_shards", "tenas_runs", "lambda_min_cells",
+    "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "recheck", "table2", "savings", "table3", "figure5",
+    "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS", "wot_runs", "wot_readings",
+    "readings_table", "closer_reading",
+]

@@ -744,3 +744,17 @@ def by_lambda_pr_table(BR: dict) -> present.Table:
 def cited_table(*groups: str) -> present.Table:
     """The numbers cited from the paper (all, or those of ``groups``), as printed, with their sources."""
     return present.table(pd.DataFrame(paper.rows(cited(), *groups)))
+
+
+__all__ = [
+    "theorem1", "theorem4", "binary_gram", "skip_fraction", "search_runs", "nb201_bridge", "MC_SE", "GATE_TAUS",
+    "GATE_BETAS", "LAST", "FULL", "RATE", "GD", "WITHIN", "BRIDGE", "ALL_SKIP", "cited", "cited_glue", "theorem1_rows",
+    "theorem1_summary", "drift_slope", "conv_into_last", "reading_rows", "binary_summary", "gate_law_rows",
+    "gate_law_summary", "regulariser_gradient", "temperature_summary", "start_saturation", "theorem4_rows",
+    "theorem4_summary", "loss_by_third", "fig2_summary", "search_rows", "search_means", "search_summary",
+    "search_budget", "budget_rows", "benchmark_scale", "bridge_rows", "bridge_summary", "by_lambda_pr", "FORMATS",
+    "theorem1_table", "theorem1_figure", "drift_table", "readings_table", "gate_law_table", "temperature_grid",
+    "temperature_figure", "theorem4_table", "theorem4_figure", "skip_fraction_figure", "loss_by_third_table",
+    "search_minutes", "budget_table", "skips_figure", "search_table", "search_means_table", "bridge_table",
+    "by_lambda_pr_table", "cited_table",
+]

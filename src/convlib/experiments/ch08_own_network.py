@@ -223,3 +223,6 @@ def plane_figure(R: dict, cells: pd.DataFrame):
     fig.tight_layout()
     return fig
 
+
+
+__all__ = ["TinyResNet", "TinyDenseNet", "networks", "nb201_plane", "table", "short", "facts", "plane_figure"]

@@ -73,3 +73,6 @@ def accuracy(archs, dataset: str = "cifar10") -> np.ndarray:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
     idx = [a if isinstance(a, (int, np.integer)) else index_of(a) for a in archs]
     return load()[dataset].to_numpy()[np.asarray(idx, dtype=int)]
+
+
+__all__ = ["DATASETS", "N_CELLS", "load", "index_of", "accuracy"]

@@ -245,3 +245,6 @@ def without(net: Network, edge: int, op: str) -> Network:
             cell.ops = pruned.arch
             del cell.edges[edge][k]
     return pruned
+
+
+__all__ = ["EDGES", "OPS", "edge_ops", "Cell", "Network", "cell_string", "param_count", "without"]

@@ -238,3 +238,10 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
                 secs[i] = clock(device) - start
             out[m], out[m + "_s"] = vals, secs
     return out
+
+
+__all__ = [
+    "NASWOT_BATCH", "NTK_BATCH", "LR_SAMPLES", "LR_BATCHES", "NB201_NORM", "NASWOT_NET", "PROXY", "THIN", "minibatch",
+    "augmented_minibatch", "patches", "init_network", "naswot", "naswot_of", "ntk_cond", "ntk_cond_of", "ntk_of",
+    "linear_regions", "linear_regions_of", "score_cells",
+]

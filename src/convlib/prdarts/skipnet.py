@@ -81,3 +81,6 @@ def train_curve(net: nn.Module, X: torch.Tensor, y: torch.Tensor, epochs: int, b
             opt.step()
             losses.append(loss.item())
     return np.asarray(losses)
+
+
+__all__ = ["SkipCell", "SkipNet", "train_curve"]

@@ -249,3 +249,9 @@ def unit_rows(X: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit norm (Assumption 3: ||X_i|| = 1), float64."""
     X = X.to(torch.float64)
     return X / X.norm(dim=1, keepdim=True)
+
+
+__all__ = [
+    "CONV", "READINGS", "ToyCell", "dense_cell", "cell_from_dag", "two_branch", "random_alphas", "lambda_pr", "ToyNet",
+    "gram_blocks", "gram_eigs", "gram_eigs_many", "gd_losses", "decay_rate", "unit_rows",
+]
