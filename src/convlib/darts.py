@@ -336,4 +336,5 @@ __all__ = [
     "A", "B", "SKIP", "CONVS", "CHAIN", "METHODS", "RULES", "prob_nonzero", "prob_one", "hard_concrete",
     "top2_straight_through", "tau_at", "penalties", "regulariser", "pick", "SuperNet", "SearchConfig", "arch_weights",
     "weight_step", "search", "NB201_OPS",
+    "gradient_shares", "regulariser_terms",
 ]

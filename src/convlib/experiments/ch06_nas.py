@@ -346,4 +346,5 @@ __all__ = [
     "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "recheck", "table2", "savings", "table3", "figure5",
     "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS", "wot_runs", "wot_readings",
     "readings_table", "closer_reading",
+    "RECHECK_RTOL",
 ]

@@ -757,4 +757,6 @@ __all__ = [
     "temperature_figure", "theorem4_table", "theorem4_figure", "skip_fraction_figure", "loss_by_third_table",
     "search_minutes", "budget_table", "skips_figure", "search_table", "search_means_table", "bridge_table",
     "by_lambda_pr_table", "cited_table",
+    "HEADLINE_RULE", "VARIANTS", "chance_skips", "converged", "method_rows", "method_summary", "method_table",
+    "search_grid", "search_shards", "share_figure", "skip_trend",
 ]
