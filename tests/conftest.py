@@ -42,6 +42,7 @@ def toy_store(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVLIB_EXPERIMENTS", "toy_experiments")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     registry.load_all()
+    monkeypatch.setattr(registry, "_COMPUTED", {})
     profile = tmp_path / "toy.yaml"
     profile.write_text("00_toy: {n: 12, seed: 3, delay: 0.0}\n")
     return store, str(profile)

@@ -111,3 +111,17 @@ def test_scorecard_keeps_every_claim_and_says_why_one_was_not_attempted():
 def test_summary_of_an_unknown_chapter_is_an_error():
     with pytest.raises(ValueError, match="no claims for chapter"):
         claims.summary("99_nowhere")
+
+
+def test_claims_read_the_results_of_the_profile_being_executed(monkeypatch):
+    """bookrun sets CONVLIB_PROFILE: a smoke run's claims tables read smoke results, not (with the cache
+    off) a recompute of the paper-size ones."""
+    row = next(r for r in claims.read() if r["key"] in claims.OURS)
+    seen = []
+    monkeypatch.setitem(claims.OURS, row["key"], lambda profile: seen.append(profile) or claims.exact(1.0))
+    monkeypatch.delenv("CONVLIB_PROFILE", raising=False)
+    claims.evaluate(row)
+    monkeypatch.setenv("CONVLIB_PROFILE", "smoke")
+    claims.evaluate(row)
+    claims.evaluate(row, "paper")
+    assert seen == ["paper", "smoke", "paper"]

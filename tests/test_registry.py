@@ -70,12 +70,21 @@ def test_results_from_uncommitted_code_are_refused_unless_allowed(toy_store, mon
     assert registry.get("toy.sum", P)["_provenance"]["dirty"] is True
 
 
-def test_cache_off_computes_every_time_and_writes_nothing(toy_store, monkeypatch):
+def test_cache_off_computes_once_per_process_and_writes_nothing(toy_store, monkeypatch):
+    """A smoke run (cache off) read each result in a chapter and again in its claims table: computing it
+    twice is what made CI's smoke step compute paper-size results for hours."""
     store, _ = toy_store
     monkeypatch.setenv("CONVLIB_CACHE", "0")
+    calls = []
+    exp = registry.lookup("toy.sum")
+    monkeypatch.setitem(registry.REGISTRY, "toy.sum", registry.Experiment(
+        "toy.sum", exp.chapter, lambda n, seed: calls.append(1) or exp.fn(n, seed)))
     a, b = registry.get("toy.sum", P), registry.get("toy.sum", P)
-    assert a["total"] == b["total"] and {"code", "data"} <= set(a["_provenance"])
-    assert not store.exists()
+    assert len(calls) == 1 and a["total"] == b["total"] and {"code", "data"} <= set(a["_provenance"])
+    registry.get("toy.sum", {**P, "n": 5})
+    assert len(calls) == 2 and not store.exists()
+    R = registry.get("toy.shards", P)  # assembling pops each shard's provenance: the memory must keep it
+    assert registry.get("toy.shards", P)["_provenance"]["shards"] == R["_provenance"]["shards"] == 3
 
 
 def test_profiles_reject_unknown_parameters_sections_and_bad_yaml(toy_store, tmp_path):

@@ -8,7 +8,9 @@ without parameters (it reports on the cache the chapters filled). The ``paper`` 
 executed notebooks back in place (the committed outputs, served from the results cache); any other
 profile writes to ``--out`` (default: a fresh temporary folder) and turns the cache off
 (``CONVLIB_CACHE=0``), so that every compute path really runs. ``--no-cache`` turns it off for
-``paper`` too. Every notebook is run even when one fails; the exit status is 1 if any failed.
+``paper`` too. The profile's name is exported as ``CONVLIB_PROFILE``: the claims tables and the
+scorecard evaluate the results of the profile being run. Every notebook is run even when one fails; the
+exit status is 1 if any failed.
 """
 from __future__ import annotations
 
@@ -104,6 +106,7 @@ def run(profile_name: str, paths: list[Path], out: Path | None, cache: bool) -> 
     import papermill as pm
 
     sections = profile(profile_name)
+    os.environ["CONVLIB_PROFILE"] = profile_name  # claims and scorecards read the results of this profile
     if not cache:
         os.environ["CONVLIB_CACHE"] = "0"
     # kernels inherit the environment: a non-interactive MPLBACKEND (the Makefile sets Agg) would

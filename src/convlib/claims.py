@@ -457,10 +457,11 @@ def paper_number(row: dict) -> tuple[float | None, float]:
     return _resolve(row["paper_value"]), math.sqrt(sum(s * s for s in sds) / runs) if sds else 0.0
 
 
-def evaluate(row: dict, profile: str = "paper") -> dict:
-    """One claim with ours (from the results at ``profile``), the difference and the verdict."""
+def evaluate(row: dict, profile: str | None = None) -> dict:
+    """One claim with ours (from the results at ``profile``, default ``registry.active_profile()``), the
+    difference and the verdict."""
     fn = OURS.get(row["key"])
-    m = fn(profile) if fn else None
+    m = fn(profile or registry.active_profile()) if fn else None
     p, p_se = paper_number(row)
     ref = float(row["reference"] or 0)
     v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
@@ -483,15 +484,17 @@ def _chapter(chapter: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame([evaluate(r, profile) for r in read() if r["chapter"] == chapter])
 
 
-def table(profile: str = "paper", chapter: str | None = None) -> pd.DataFrame:
-    """The claims (of one chapter, or all) evaluated on the results at ``profile``, in file order."""
+def table(profile: str | None = None, chapter: str | None = None) -> pd.DataFrame:
+    """The claims (of one chapter, or all) evaluated on the results at ``profile`` (default: the profile
+    being executed, ``registry.active_profile()``), in file order."""
+    profile = profile or registry.active_profile()
     chapters = [chapter] if chapter else list(dict.fromkeys(r["chapter"] for r in read()))
     if chapter and chapter not in {r["chapter"] for r in read()}:
         raise ValueError(f"no claims for chapter {chapter!r}; chapters: {sorted({r['chapter'] for r in read()})}")
     return pd.concat([_chapter(c, profile) for c in chapters], ignore_index=True)
 
 
-def summary(chapter: str, profile: str = "paper") -> pd.DataFrame:
+def summary(chapter: str, profile: str | None = None) -> pd.DataFrame:
     """The claims of one chapter (notebook stem): claim, source, paper, ours, 95 % interval, difference,
     verdict, note."""
     return table(profile, chapter).drop(columns=["chapter", "key", "seeds"])
@@ -503,7 +506,7 @@ def counts(t: pd.DataFrame | None = None) -> dict[str, int]:
     return {v: int((t["verdict"] == v).sum()) for v in VERDICTS}
 
 
-def scorecard(profile: str = "paper") -> pd.DataFrame:
+def scorecard(profile: str | None = None) -> pd.DataFrame:
     """Every claim as one line of the book's scorecard: chapter number, the claim with its source (and,
     for a claim not attempted, what it would take), paper, ours, 95 % interval, difference, verdict."""
     t = table(profile)
@@ -519,7 +522,7 @@ def _with_interval(row: pd.Series) -> str:
     return f"{row['ours']} {row['95% interval']}" if row["95% interval"] else row["ours"]
 
 
-def scale_summary(profile: str = "paper") -> dict[str, str]:
+def scale_summary(profile: str | None = None) -> dict[str, str]:
     """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
     diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
@@ -527,6 +530,7 @@ def scale_summary(profile: str = "paper") -> dict[str, str]:
     (``fig3_own_<ds>_2v1`` / ``_3v2``), and ``scale_verdict``: a sentence the intervals decide."""
     from convlib.experiments import ch03_convergence
 
+    profile = profile or registry.active_profile()
     t = table(profile).set_index("key")
     S = result("ch03.scale_free", profile)
     lam = ch03_convergence.figure3_values(S, S["exact_lam"])

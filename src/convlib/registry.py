@@ -326,24 +326,38 @@ def fresh(entry: results.Entry) -> dict | None:
     return hit
 
 
+# With the cache off (CONVLIB_CACHE=0) nothing is read from or written to the store, but what this process
+# computed is served again from memory: a smoke run computes each result once, not once per reader.
+_COMPUTED: dict[results.Entry, dict] = {}
+
+
+def active_profile() -> str:
+    """The profile the book is being executed with (``CONVLIB_PROFILE``, set by ``bookrun``), else ``paper``."""
+    return os.environ.get("CONVLIB_PROFILE") or "paper"
+
+
 def get(name: str, params: dict) -> dict:
     """The result of experiment ``name`` at ``params`` (the keys it takes are picked from ``params``):
     served from the store when fresh, computed and stored when missing (every missing shard, with a
-    progress bar on stderr when there are several: plain tqdm, so a notebook records no widget warning)."""
+    progress bar on stderr when there are several: plain tqdm, so a notebook records no widget warning).
+    With the cache off, computed once per process (``_COMPUTED``)."""
     from tqdm import tqdm
 
     exp = lookup(name)
     chosen = exp.params(params)
     key = exp.key(chosen)
     entries = [results.Entry(name, key, shard) for shard in exp.shard_ids(chosen)]
-    parts = {e: fresh(e) if results.cache_enabled() else None for e in entries}
+    cached = results.cache_enabled()
+    parts = {e: fresh(e) if cached else _COMPUTED.get(e) for e in entries}
     missing = [e for e in entries if parts[e] is None]
     for entry in tqdm(missing, desc=name, unit="shard", disable=len(missing) <= 1, leave=False):
         result, prov = compute(name, chosen, entry.shard)
-        if results.cache_enabled():
+        if cached:
             store(entry, chosen, result, prov, allow_dirty_env())
+        else:
+            _COMPUTED[entry] = {**result, "_provenance": prov}
         parts[entry] = {**result, "_provenance": prov}
-    return assemble(exp, [parts[e] for e in entries])
+    return assemble(exp, [dict(parts[e]) for e in entries])
 
 
 def assemble(exp: Experiment, parts: list[dict]) -> dict:
