@@ -561,5 +561,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
-    "summary", "counts", "scorecard", "scale_summary",
+    "summary", "counts", "scorecard", "scale_summary", "evaluate", "exact",
 ]

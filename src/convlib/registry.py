@@ -375,5 +375,5 @@ def assemble(exp: Experiment, parts: list[dict]) -> dict:
 
 __all__ = [
     "StaleResult", "DirtyTree", "concat", "Probe", "Experiment", "REGISTRY", "experiment", "ranges", "span",
-    "item_probes", "load_all", "lookup", "profile", "compute", "scratch", "store", "get",
+    "item_probes", "load_all", "lookup", "profile", "compute", "scratch", "store", "get", "active_profile",
 ]
