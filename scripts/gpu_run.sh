@@ -9,9 +9,10 @@
 #   results.tar.gz      the entries this run added, repacked every minute and at the end (untar it
 #                       over data/results); results/ is then removed, unless GPU_KEEP=1
 #   run.log  env.txt  bench_nas.md  bench_mlp.md  bench_lambda_min.md
-# Two results processes share the store: GPU_CPU_PART (default ch07: convlib.darts and the PR-DARTS
-# toys run on the CPU) in one process from the start, GPU_ONLY (default ch01 ... ch06) on GPU_WORKERS
-# (14) one-thread Dask workers sharing the GPU (0: one process). Entries fresh in data/results are
+# Two results processes share the store: GPU_CPU_PART (default: chapter 07 but its search, the PR-DARTS
+# toys and Figure 2, which run on the CPU) in one process from the start, GPU_ONLY (default ch01 ... ch06
+# and ch07.search, convlib.darts on the GPU) on GPU_WORKERS (14) one-thread Dask workers sharing the GPU
+# (0: one process). Entries fresh in data/results are
 # not recomputed, so every paper-profile entry should be fresh first (results --status).
 # Environment: GPU_PROFILE (gpu), GPU_BUDGET_S (420: both get SIGINT then, so packing always runs),
 # GPU_BENCH (1), GPU_ALLOW_DIRTY (set: --allow-dirty, for tests), CONVLIB_DATA (default .device_data/).
@@ -21,7 +22,8 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 profile=${GPU_PROFILE:-gpu} workers=${GPU_WORKERS:-14} budget=${GPU_BUDGET_S:-420}
-gpu_part=${GPU_ONLY:-ch01 ch02 ch03 ch04 ch05 ch06} cpu_part=${GPU_CPU_PART-ch07}
+gpu_part=${GPU_ONLY:-ch01 ch02 ch03 ch04 ch05 ch06 ch07.search}
+cpu_part=${GPU_CPU_PART-ch07.binary_gram ch07.nb201_bridge ch07.skip_fraction ch07.theorem1 ch07.theorem4}
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 PYTHONHASHSEED=0 MPLBACKEND=Agg
 if [ -z "${CONVLIB_DATA:-}" ] && [ -d .device_data ]; then export CONVLIB_DATA=$PWD/.device_data; fi
 exec > >(tee -a "$out/run.log") 2>&1

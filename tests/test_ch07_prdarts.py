@@ -94,11 +94,12 @@ def test_theorem4_rows_and_summary_by_hand():
     rows = ch07.theorem4_rows(T4)
     assert (rows[0]["mean A"], rows[0]["mean B"]) == (2.0, pytest.approx(7 / 3))
     assert ch07.theorem4_summary(T4) == {"t4_share_pr": pytest.approx(2 / 3), "t4_share_lam": 0.0, "t4_share_rate": 1.0,
-                                         "t4_diverged_A": 0, "t4_diverged_B": 0}
+                                         "t4_diverged_A": 0, "t4_diverged_B": 0, "t4_converged": 3}
     T4["rate_A"] = np.array([np.nan, 2, 5])  # GD diverged on A in draw 0: compared over draws 1 and 2
     assert ch07.converged(T4).tolist() == [False, True, True]
     s = ch07.theorem4_summary(T4)
     assert (s["t4_share_rate"], s["t4_share_pr"], s["t4_diverged_A"], s["t4_diverged_B"]) == (0.5, 0.5, 1, 0)
+    assert s["t4_converged"] == 2
     assert ch07.theorem4_rows(T4)[2]["mean A"] == 3.5
 
 

@@ -134,6 +134,22 @@ def test_search_seed_reproduces_picks():
     assert len(a["picks_argmax"]) == 2 and a["scores"].shape == (2, 6, 5)
 
 
+def test_search_on_a_named_device_is_the_default_search_and_draws_follow_the_tensors_device():
+    """``device``: the CPU named is the same search bit for bit; every draw is made on the CPU generator and
+    moved to the parameters' device (the meta device stands in for a GPU this machine lacks)."""
+    X, y = _batch(n=32, size=8)
+    cfg = darts.SearchConfig(method="prdarts", epochs=1, batch_size=8, C=4, N=1, tau_start=1.0, gate_mode="top2")
+    a, b = darts.search(X, y, cfg), darts.search(X, y, cfg, device="cpu")
+    assert a["picks_top2"] == b["picks_top2"] and np.array_equal(a["scores"], b["scores"])
+    assert a["reg_share"] == b["reg_share"] and a["train_loss"] == b["train_loss"]
+    beta = torch.zeros(6, 5, device="meta")
+    gen = torch.Generator().manual_seed(0)
+    gates = darts.hard_concrete(beta, 1.0, generator=gen)
+    assert gates.device.type == "meta" and darts.top2_straight_through(gates, generator=gen).device.type == "meta"
+    with pytest.raises(ValueError, match="unknown device"):
+        darts.search(X, y, cfg, device="tpu")
+
+
 def test_search_runs_with_the_code_options():
     X, y = _batch(n=32, size=8)
     cfg = darts.SearchConfig(method="prdarts", epochs=1, batch_size=8, C=4, N=1, tau_start=1.0,

@@ -36,6 +36,20 @@ def test_gpu_profile_differs_from_paper_only_where_the_cpu_shrinks():
                 assert v >= paper[chapter][k] or k.endswith("lr"), (chapter, k)
 
 
+def test_the_gpu_script_gives_each_experiment_to_one_of_its_two_processes():
+    """Two processes computing the same shards would race: GPU_ONLY's and GPU_CPU_PART's defaults are
+    disjoint and together hold every experiment but chapter 08's (torchvision, not on that machine)."""
+    import re
+
+    text = (ROOT / "scripts" / "gpu_run.sh").read_text()
+    parts = [re.search(r"\$\{" + var + r":?-([^}]*)\}", text).group(1).split() for var in ("GPU_ONLY", "GPU_CPU_PART")]
+    names = sorted(registry.load_all())
+    chosen = [[n for n in names if any(n == o or n.startswith(o + ".") for o in part)] for part in parts]
+    assert not set(chosen[0]) & set(chosen[1])
+    assert sorted(chosen[0] + chosen[1]) == [n for n in names if not n.startswith("ch08.")]
+    assert "ch07.search" in chosen[0]  # convlib.darts runs on the GPU
+
+
 @pytest.mark.requires_data("mnist", "cifar10")
 def test_a_tiny_gpu_profile_runs_through_the_gpu_script(tmp_path):
     """scripts/gpu_run.sh with the gpu profile shrunk (same experiments, tiny sizes), no Dask, no

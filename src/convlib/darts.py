@@ -22,6 +22,9 @@ Where the official code departs from the paper the paper is the default and the 
 ``"top2"``: per edge the two largest samples switched on with value 1, straight-through, with op-dropout
 0.4), ``hinge`` (paper 0; code 0.2: only a group mean above it is penalised) and ``path_reduce`` (paper
 ``"sum"`` over the conv ops of an edge, code ``"mean"``).
+
+``search(..., device=...)`` runs on any device (``convlib.device``); every random draw comes from one CPU
+generator, so a search's draws do not depend on the device it runs on.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dag import NB201_OPS
+from .device import Device, device_of
 from .nas.network import EDGES, OPS, Network, cell_string
 
 A, B = -0.1, 1.1  # hard-concrete stretch (Louizos et al. 2018; Zhou et al. 2020)
@@ -63,7 +67,7 @@ def hard_concrete(beta: torch.Tensor, tau: float, a: float = A, b: float = B,
     """One gate sample per entry of ``beta``: clamp(a + (b-a) sigmoid((ln u - ln(1-u) + beta)/tau), 0, 1)."""
     if not (a < 0 and b > 1 and tau > 0):
         raise ValueError(f"need a < 0 < 1 < b and tau > 0, got a={a}, b={b}, tau={tau}")
-    u = torch.rand(beta.shape, generator=generator, dtype=beta.dtype).clamp(1e-12, 1 - 1e-12)
+    u = torch.rand(beta.shape, generator=generator, dtype=beta.dtype).to(beta.device).clamp(1e-12, 1 - 1e-12)
     gbar = torch.sigmoid((torch.log(u) - torch.log1p(-u) + beta) / tau)
     return (a + (b - a) * gbar).clamp(0.0, 1.0)
 
@@ -73,8 +77,9 @@ def top2_straight_through(gates: torch.Tensor, dropout: float = 0.4,
     """The official code's forward gates: per edge (row) the two largest samples set to 1, the rest 0,
     with the gradient of the sampled values (hard - g.detach() + g); before ranking, each op is pushed
     out of the ranking with probability ``dropout``; ties are broken at random."""
-    noise = torch.rand(gates.shape, generator=generator, dtype=gates.dtype)
-    score = gates.detach() + 1e-6 * noise - 2.0 * (torch.rand(gates.shape, generator=generator) < dropout)
+    noise = torch.rand(gates.shape, generator=generator, dtype=gates.dtype).to(gates.device)
+    drop = (torch.rand(gates.shape, generator=generator) < dropout).to(gates.device)
+    score = gates.detach() + 1e-6 * noise - 2.0 * drop
     hard = torch.zeros_like(gates).scatter_(-1, score.topk(2, dim=-1).indices, 1.0)
     return hard - gates.detach() + gates
 
@@ -235,7 +240,7 @@ def scores(net: SuperNet, cfg: SearchConfig, tau: float) -> np.ndarray:
     with torch.no_grad():
         arch = net.arch.double()
         s = F.softmax(arch, -1) if cfg.method == "darts" else prob_nonzero(arch, tau)
-    return s.numpy().astype(float)
+    return s.cpu().numpy().astype(float)
 
 
 def arch_loss_terms(net: SuperNet, cfg: SearchConfig, tau: float) -> dict[str, torch.Tensor]:
@@ -263,44 +268,48 @@ def make_optimisers(net: SuperNet, cfg: SearchConfig, steps: int):
 
 
 def weight_step(net: SuperNet, cfg: SearchConfig, opt: torch.optim.Optimizer, x: torch.Tensor,
-                y: torch.Tensor, tau: float, generator: torch.Generator) -> float:
-    """One SGD step on the network weights with the training batch; returns the batch loss before it."""
+                y: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    """One SGD step on the network weights with the training batch; returns the batch loss before it
+    (0-d, on the network's device: the host reads it once per epoch, not once per step)."""
     opt.zero_grad(set_to_none=True)
     loss = F.cross_entropy(net(x, arch_weights(net, cfg, tau, generator).detach()), y)
     loss.backward()
     nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
     opt.step()
-    return loss.item()
+    return loss.detach()
 
 
 def arch_step(net: SuperNet, cfg: SearchConfig, opt: torch.optim.Optimizer, x: torch.Tensor,
-              y: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[float, float, float]:
+              y: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """One first-order step on the architecture parameters with the validation batch (+ regulariser R);
-    returns the batch loss and the shares of R and of its path term in the gradient (``gradient_shares``)."""
+    returns the batch loss, the whole gradient and R's two parts of it (``gradient_shares``' arguments),
+    on the network's device."""
     opt.zero_grad(set_to_none=True)
     loss = F.cross_entropy(net(x, arch_weights(net, cfg, tau, generator)), y)
     terms = arch_loss_terms(net, cfg, tau)
     g_l0, g_path = (torch.autograd.grad(t, net.arch, retain_graph=True)[0] for t in (terms["l0"], terms["path"]))
     (loss + terms["l0"] + terms["path"]).backward()
-    shares = gradient_shares(net.arch.grad, g_l0, g_path)
+    total = net.arch.grad.clone()
     opt.step()
-    return (loss.item(), *shares)
+    return loss.detach(), total, g_l0, g_path
 
 
-def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
+def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig, device: Device = "auto") -> dict:
     """First-order bilevel search on images ``X`` (n, 3, H, W) with labels ``y``: the first half trains
     the weights, the second half the architecture (the paper splits CIFAR-10's train set the same way).
 
     Returns per-epoch ``tau``, ``train_loss``, ``val_loss``, ``scores`` (epochs, 6, 5), the mean over the
     epoch's architecture steps of the regulariser's and of its path term's share of the architecture
     gradient (``reg_share``, ``path_share``, ``gradient_shares``) and the picks of both rules after every
-    epoch (``picks_argmax``, ``picks_top2``)."""
+    epoch (``picks_argmax``, ``picks_top2``). The network and the images live on ``device``."""
     if X.ndim != 4 or X.shape[1] != 3 or len(X) != len(y) or len(X) < 2 * cfg.batch_size:
         raise ValueError(f"X must be (n, 3, H, W) with n >= 2 batch_size = {2 * cfg.batch_size} and y (n,), "
                          f"got {tuple(X.shape)} and {tuple(y.shape)}")
     init = cfg.beta_init if cfg.method == "prdarts" else 0.0
-    net = SuperNet(cfg.C, cfg.N, int(y.max()) + 1, arch_init=init, seed=cfg.seed)
+    dev = device_of(device)
+    net = SuperNet(cfg.C, cfg.N, int(y.max()) + 1, arch_init=init, seed=cfg.seed).to(dev)
     half = len(X) // 2
+    X, y = X.to(dev), y.to(dev)
     Xt, yt, Xv, yv = X[:half], y[:half], X[half:2 * half], y[half:2 * half]
     per_epoch = half // cfg.batch_size
     w_opt, sched, a_opt = make_optimisers(net, cfg, cfg.epochs * per_epoch)
@@ -310,8 +319,8 @@ def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
     net.train()
     for epoch in range(cfg.epochs):
         tau = tau_at(epoch, cfg.epochs, cfg.tau_start, cfg.tau_end)
-        order_t = torch.randperm(half, generator=gen)
-        order_v = torch.randperm(half, generator=gen)
+        order_t = torch.randperm(half, generator=gen).to(dev)
+        order_v = torch.randperm(half, generator=gen).to(dev)
         tl, arch = [], []
         for i in range(per_epoch):
             bt = order_t[i * cfg.batch_size:(i + 1) * cfg.batch_size]
@@ -321,8 +330,9 @@ def search(X: torch.Tensor, y: torch.Tensor, cfg: SearchConfig) -> dict:
             arch.append(arch_step(net, cfg, a_opt, Xv[bv], yv[bv], tau, gen))
         s = scores(net, cfg, tau)
         hist["tau"].append(tau)
-        hist["train_loss"].append(float(np.mean(tl)))
-        for k, v in zip(("val_loss", "reg_share", "path_share"), np.mean(arch, axis=0)):
+        hist["train_loss"].append(float(np.mean(torch.stack(tl).tolist())))
+        per_step = [(float(loss), *gradient_shares(*grads)) for loss, *grads in arch]
+        for k, v in zip(("val_loss", "reg_share", "path_share"), np.mean(per_step, axis=0)):
             hist[k].append(float(v))
         hist["scores"].append(s)
         hist["picks_argmax"].append(pick(s, "argmax"))

@@ -351,10 +351,12 @@ def theorem4_rows(T4: dict) -> list[dict]:
 
 
 def theorem4_summary(T4: dict) -> dict:
-    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A (both converged), and
-    ``t4_diverged_A`` / ``_B``: the draws in which gradient descent on A / B diverged (a non-finite loss)."""
+    """``t4_share_pr`` / ``_lam`` / ``_rate``: the share of draws in which B beats A among the ``t4_converged``
+    draws in which both converged, and ``t4_diverged_A`` / ``_B``: the draws in which gradient descent on
+    A / B diverged (a non-finite loss)."""
     return {**{f"t4_share_{name}": row["share of draws with B > A"] for name, row in zip(THEOREM4, theorem4_rows(T4))},
-            **{f"t4_diverged_{c}": int((~np.isfinite(T4[f"rate_{c}"])).sum()) for c in "AB"}}
+            **{f"t4_diverged_{c}": int((~np.isfinite(T4[f"rate_{c}"])).sum()) for c in "AB"},
+            "t4_converged": int(converged(T4).sum())}
 
 
 def loss_by_third(SF: dict) -> dict[str, list[float]]:
