@@ -184,13 +184,13 @@ def test_cited_numbers_of_the_paper():
 
 # ------------------------------------------------------------------ the page: tables and figures
 def test_page_tables_format_and_name_methods():
-    rows = [{"method": "darts", "seed": 0, "rule": "top2", "pick": "|nor_conv_3x3~0|+|skip_connect~0|none~1|",
+    rows = [{"method": "darts", "seed": 0, "rule": "top2", "pick": "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|",
              "skips": 1, "skips + pools": 2, "eff. depth": 1.125, "eff. width": 2.857142, "NB201 C10 test acc %": 88.72},
-            {"method": "prdarts_tau1", "seed": 1, "rule": "argmax", "pick": "|none~0|", "skips": 0,
+            {"method": "prdarts_tau1", "seed": 1, "rule": "argmax", "pick": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "skips": 0,
              "skips + pools": 0, "eff. depth": 0.0, "eff. width": 0.0, "NB201 C10 test acc %": 10.0}]
     t = ch07.search_table(rows)
     assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ)"
-    assert t.cells[0][6:] == ("1.12", "2.86", "88.72")
+    assert t.cells[0][6:] == ("1.12", "2.86", "88.72") and t.cells[0][3] == "3 | s - | - - -"
     means = ch07.search_means_table(ch07.search_means(rows))
     assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
     gate = ch07.gate_law_table([{"tau": 10.0, "beta": -2.0, "event": "g != 0", "Monte Carlo": 0.12345,

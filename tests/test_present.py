@@ -144,3 +144,14 @@ def test_glue_stores_a_figure_as_png(monkeypatch):
     present.glue("fig", fig)
     png = stored["fig"].data
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cell_code_by_hand_and_one_code_per_cell():
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    assert present.cell_code(arch) == "3 | s - | p 1 3"
+    from convlib import dag
+
+    codes = {present.cell_code(c) for c in dag.nb201_cells()}
+    assert len(codes) == 15625  # no two cells of the space share a code
+    with pytest.raises(ValueError):
+        present.cell_code("|conv~0|")

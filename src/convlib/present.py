@@ -189,4 +189,17 @@ def glue_all(values: dict[str, object], formats: dict[str, str] | None = None, f
         glue(name, value, formats.get(name, fmt))
 
 
-__all__ = ["Table", "table", "rounded", "glue", "glue_all"]
+CELL_CODE = {"nor_conv_3x3": "3", "nor_conv_1x1": "1", "skip_connect": "s", "avg_pool_3x3": "p", "none": "-"}
+CELL_KEY = ("a cell is written node by node, each node's incoming operations from nodes 0, 1, ... "
+            "(3: conv 3x3, 1: conv 1x1, s: skip, p: avg pool 3x3, -: none)")
+
+
+def cell_code(arch: str) -> str:
+    """A NAS-Bench-201 cell at table width (``CELL_KEY``): ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+...``
+    -> ``3 | s - | ...``."""
+    from convlib import dag
+
+    return " | ".join(" ".join(CELL_CODE[op] for op in group) for group in dag.parse(arch).ops)
+
+
+__all__ = ["Table", "table", "rounded", "glue", "glue_all", "CELL_CODE", "CELL_KEY", "cell_code"]

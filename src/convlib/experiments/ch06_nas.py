@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from convlib import dag, data, paper, registry, theory
+from convlib import dag, data, paper, present, registry, theory
 from convlib.nas import benchmark, in_box, scores, search
 
 CHAPTER = "06_nas_speedup"
@@ -145,6 +145,13 @@ def tenas_picks(T: dict) -> pd.DataFrame:
     return pd.DataFrame({"variant": T["variant"], "seed": T["seed"], "arch": t["arch"].to_numpy()[T["index"]],
                          **{ds: t[ds].to_numpy()[T["index"]] for ds in benchmark.DATASETS},
                          "seconds": T["seconds"], "networks scored": T["evaluated"]})
+
+
+def tenas_picks_table(T: dict) -> present.Table:
+    """:func:`tenas_picks` for the page: each pick as ``present.cell_code``, seconds without decimals."""
+    picks = tenas_picks(T)
+    picks = picks.assign(arch=picks["arch"].map(present.cell_code)).rename(columns={"arch": "cell"})
+    return present.table(picks, {"seconds": "{:,.0f}"}, caption="The pick of every TENAS search; " + present.CELL_KEY)
 
 
 RECHECK_RTOL = 1e-9  # a cached NASWOT score agrees with a new one within this relative difference
@@ -343,7 +350,8 @@ def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
 
 __all__ = [
     "cell_shards", "naswot_scores", "region_counts", "ntk_conditions", "tenas_shards", "tenas_runs", "lambda_min_cells",
-    "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "recheck", "table2", "savings", "table3", "figure5",
+    "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "tenas_picks_table", "recheck", "table2", "savings",
+    "table3", "figure5",
     "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS", "wot_runs", "wot_readings",
     "readings_table", "closer_reading",
     "RECHECK_RTOL",

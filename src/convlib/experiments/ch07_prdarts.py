@@ -718,10 +718,12 @@ SEARCH_FORMATS = {"skips": "{:.1f}", "skips + pools": "{:.1f}", "eff. depth": "{
 
 def search_table(rows: list[dict]) -> present.Table:
     """:func:`search_rows` as a table: one row per search and rule, methods by their names."""
-    df = pd.DataFrame(rows).assign(method=lambda d: d["method"].map(METHODS))
+    df = pd.DataFrame(rows).assign(method=lambda d: d["method"].map(METHODS),
+                                   pick=lambda d: d["pick"].map(present.cell_code))
     return present.table(df.rename(columns={"NB201 C10 test acc %": "C10 acc %"}),
                          {"skips": "{:d}", "skips + pools": "{:d}", "eff. depth": "{:.2f}", "eff. width": "{:.2f}",
-                          "C10 acc %": "{:.2f}"})
+                          "C10 acc %": "{:.2f}"},
+                         caption="The final pick of every search and rule; " + present.CELL_KEY)
 
 
 def search_means_table(means: list[dict]) -> present.Table:
