@@ -94,7 +94,8 @@ LAYOUT = r"""() => {
   const tables = [], nans = [];
   for (const t of article.querySelectorAll('table')) {
     if (!shown(t)) continue;
-    const cap = t.querySelector('caption');
+    const prev = t.previousElementSibling;
+    const cap = t.querySelector('caption') || (prev && prev.classList.contains('convlib-caption') ? prev : null);
     const head = Array.from(t.querySelectorAll('th')).map(th => th.textContent.trim()).filter(Boolean).slice(0, 3).join(' | ');
     const what = short(cap ? cap.textContent : head || t.textContent);
     const w = t.getBoundingClientRect().width;

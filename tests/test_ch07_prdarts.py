@@ -190,7 +190,7 @@ def test_page_tables_format_and_name_methods():
              "skips + pools": 0, "eff. depth": 0.0, "eff. width": 0.0, "NB201 C10 test acc %": 10.0}]
     t = ch07.search_table(rows)
     assert t.columns[-1] == "C10 acc %" and t.cells[0][0] == "DARTS" and t.cells[1][0] == "PR-DARTS (code's τ)"
-    assert t.cells[0][6:] == ("1.12", "2.86", "88.72") and t.cells[0][3] == "3 | s - | - - -"
+    assert t.cells[0][6:] == ("1.12", "2.86", "88.72") and t.cells[0][3] == "3\u00a0|\u2060\u00a0s\u00a0-\u00a0|\u2060\u00a0-\u00a0-\u00a0-"
     means = ch07.search_means_table(ch07.search_means(rows))
     assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
     gate = ch07.gate_law_table([{"tau": 10.0, "beta": -2.0, "event": "g != 0", "Monte Carlo": 0.12345,

@@ -68,7 +68,7 @@ def test_no_index_unless_asked():
 def test_html_escapes_text_and_carries_the_caption():
     t = present.table(pd.DataFrame({"op": ["<skip> & conv"]}), caption="Ops & kinds")
     html = t._repr_html_()
-    assert "&lt;skip&gt; &amp; conv" in html and "<caption" in html and "Ops &amp; kinds" in html
+    assert "&lt;skip&gt; &amp; conv" in html and html.startswith('<div class="convlib-caption"') and "Ops &amp; kinds" in html
     assert repr(t).startswith("Ops & kinds\n")
 
 
@@ -148,10 +148,18 @@ def test_glue_stores_a_figure_as_png(monkeypatch):
 
 def test_cell_code_by_hand_and_one_code_per_cell():
     arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
-    assert present.cell_code(arch) == "3 | s - | p 1 3"
+    assert present.cell_code(arch).replace("\u00a0", " ").replace("\u2060", "") == "3 | s - | p 1 3"
     from convlib import dag
 
     codes = {present.cell_code(c) for c in dag.nb201_cells()}
     assert len(codes) == 15625  # no two cells of the space share a code
     with pytest.raises(ValueError):
         present.cell_code("|conv~0|")
+
+
+def test_a_cell_code_never_wraps_in_a_table_while_an_arch_string_may():
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    html = present.table(pd.DataFrame({"cell": [present.cell_code(arch)], "arch": [arch]}))._repr_html_()
+    code_td, arch_td = html.split("<tbody>")[1].split("</td>")[:2]
+    assert "<wbr>" not in code_td and " " not in code_td.split(">")[-1]  # no break opportunity at all
+    assert arch_td.count("<wbr>") > 5

@@ -22,14 +22,15 @@ DASH = "\u2013"
 
 _TABLE_STYLE = ("border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%;width:auto;"
                 "table-layout:auto;font-size:0.9em;line-height:1.35")
-_CAPTION_STYLE = "caption-side:top;text-align:left;font-weight:600;padding:0 0 0.3em 0"
+_CAPTION_STYLE = "text-align:left;font-weight:600;font-size:0.9em;margin:0.5em 0 0 0;padding:0 0 0.3em 0"
 _TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.45em;vertical-align:bottom"
 # numbers never break; text wraps at spaces and after the characters of _BREAK_AFTER (arch strings have no
 # spaces), so no cell is cut or pushes the table wider than the column
 _NUM_STYLE = "padding:0.2em 0.45em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
 _TEXT_STYLE = "padding:0.2em 0.45em;text-align:left;white-space:normal;overflow-wrap:break-word"
-# where a long token (an arch string, a parameter list) may break: after these characters
-_BREAK_AFTER = re.compile(r"([|+_,/=~])")
+# where a long token (an arch string, a parameter list) may break: after these characters, unless a word
+# joiner (U+2060) follows, as in ``cell_code``
+_BREAK_AFTER = re.compile("([|+_,/=~])(?!\u2060)")
 
 
 def is_missing(value: object) -> bool:
@@ -101,8 +102,11 @@ class Table:
         head = "".join(td(c, n, "th") for c, n in zip(self.columns, self.numeric))
         body = "".join("<tr>" + "".join(td(v, n) for v, n in zip(row, self.numeric)) + "</tr>\n"
                        for row in self.cells)
-        cap = f'<caption style="{_CAPTION_STYLE}">{html.escape(self.caption)}</caption>' if self.caption else ""
-        return (f'<table class="convlib-table" style="{_TABLE_STYLE}">{cap}'
+        # the caption is a block before the table, not a <caption>: a <caption> is as wide as its table, so on a
+        # phone, where a wide table scrolls sideways, the caption was cut off at the screen's edge
+        cap = (f'<div class="convlib-caption" style="{_CAPTION_STYLE}">{html.escape(self.caption)}</div>'
+               if self.caption else "")
+        return (f'{cap}<table class="convlib-table" style="{_TABLE_STYLE}">'
                 f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>")
 
     def __repr__(self) -> str:
@@ -196,10 +200,12 @@ CELL_KEY = ("a cell is written node by node, each node's incoming operations fro
 
 def cell_code(arch: str) -> str:
     """A NAS-Bench-201 cell at table width (``CELL_KEY``): ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+...``
-    -> ``3 | s - | ...``."""
+    -> ``3 | s - | ...``, written so that a table never wraps it (no-break spaces, a word joiner after
+    each '|', which would otherwise allow a break)."""
     from convlib import dag
 
-    return " | ".join(" ".join(CELL_CODE[op] for op in group) for group in dag.parse(arch).ops)
+    code = " | ".join(" ".join(CELL_CODE[op] for op in group) for group in dag.parse(arch).ops)
+    return code.replace(" ", "\u00a0").replace("|", "|\u2060")
 
 
 __all__ = ["Table", "table", "rounded", "glue", "glue_all", "CELL_CODE", "CELL_KEY", "cell_code"]
