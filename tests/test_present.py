@@ -163,3 +163,10 @@ def test_a_cell_code_never_wraps_in_a_table_while_an_arch_string_may():
     code_td, arch_td = html.split("<tbody>")[1].split("</td>")[:2]
     assert "<wbr>" not in code_td and " " not in code_td.split(">")[-1]  # no break opportunity at all
     assert arch_td.count("<wbr>") > 5
+
+
+def test_a_number_in_a_text_cell_never_breaks_after_its_sign_or_thousands_comma():
+    html = present.table(pd.DataFrame({"ours": ["+0.725"], "interval": ["[-6.33, +8.27]"], "e": ["0.0e+00"],
+                                       "n": ["15,625 cells"], "arch": ["|skip_connect~0|+|none~0|"]}))._repr_html_()
+    assert "+<wbr>0" not in html and "+<wbr>8" not in html and "e+<wbr>" not in html and "15,<wbr>" not in html
+    assert "+<wbr>|" in html  # an arch string's node separator still may

@@ -23,14 +23,14 @@ DASH = "\u2013"
 _TABLE_STYLE = ("border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%;width:auto;"
                 "table-layout:auto;font-size:0.9em;line-height:1.35")
 _CAPTION_STYLE = "text-align:left;font-weight:600;font-size:0.9em;margin:0.5em 0 0 0;padding:0 0 0.3em 0"
-_TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.45em;vertical-align:bottom"
+_TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.4em;vertical-align:bottom"
 # numbers never break; text wraps at spaces and after the characters of _BREAK_AFTER (arch strings have no
 # spaces), so no cell is cut or pushes the table wider than the column
-_NUM_STYLE = "padding:0.2em 0.45em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
-_TEXT_STYLE = "padding:0.2em 0.45em;text-align:left;white-space:normal;overflow-wrap:break-word"
+_NUM_STYLE = "padding:0.2em 0.4em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
+_TEXT_STYLE = "padding:0.2em 0.4em;text-align:left;white-space:normal;overflow-wrap:break-word"
 # where a long token (an arch string, a parameter list) may break: after these characters, unless a word
-# joiner (U+2060) follows, as in ``cell_code``
-_BREAK_AFTER = re.compile("([|+_,/=~])(?!\u2060)")
+# joiner (U+2060) follows, as in ``cell_code``; never inside a number (+0.725, 1e+06, 15,625)
+_BREAK_AFTER = re.compile("([|_/=~]|[+,](?![0-9.]))(?!\u2060)")
 
 
 def is_missing(value: object) -> bool:
