@@ -125,3 +125,12 @@ def test_claims_read_the_results_of_the_profile_being_executed(monkeypatch):
     claims.evaluate(row)
     claims.evaluate(row, "paper")
     assert seen == ["paper", "smoke", "paper"]
+
+
+def test_chapter_tables_split_the_numbers_from_their_basis_and_keep_every_claim():
+    numbers, basis = claims.chapter_tables("01_dag_networks")
+    rows = [r for r in claims.read() if r["chapter"] == "01_dag_networks"]
+    assert len(numbers.cells) == len(basis.cells) == len(rows)
+    assert numbers.columns[0] == "claim" and "verdict" in numbers.columns and "source" not in numbers.columns
+    assert basis.columns == ("claim", "source", "note")
+    assert [c[0] for c in numbers.cells] == [c[0] for c in basis.cells] == [r["claim"] for r in rows]

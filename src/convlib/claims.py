@@ -500,6 +500,19 @@ def summary(chapter: str, profile: str | None = None) -> pd.DataFrame:
     return table(profile, chapter).drop(columns=["chapter", "key", "seeds"])
 
 
+def chapter_tables(chapter: str, profile: str | None = None) -> tuple:
+    """A chapter's claims as two tables of the page (``present.Table``), so that neither is squeezed into
+    eight narrow columns: the numbers (claim, paper, ours, 95 % interval, difference, verdict; columns
+    empty for every claim left out) and what each rests on (claim, source, note)."""
+    from convlib import present
+
+    S = summary(chapter, profile)
+    numbers = S.drop(columns=["source", "note"]).dropna(axis=1, how="all")
+    return (present.table(numbers, caption="Claims tested in this chapter: the paper's number, ours and the verdict"),
+            present.table(S[["claim", "source", "note"]],
+                          caption="Where each claim stands in the paper, and what its verdict rests on"))
+
+
 def counts(t: pd.DataFrame | None = None) -> dict[str, int]:
     """How many claims got each verdict, in the order of ``VERDICTS``."""
     t = table() if t is None else t
@@ -561,5 +574,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
-    "summary", "counts", "scorecard", "scale_summary", "evaluate", "exact",
+    "summary", "chapter_tables", "counts", "scorecard", "scale_summary", "evaluate", "exact",
 ]
