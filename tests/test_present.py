@@ -170,3 +170,10 @@ def test_a_number_in_a_text_cell_never_breaks_after_its_sign_or_thousands_comma(
                                        "n": ["15,625 cells"], "arch": ["|skip_connect~0|+|none~0|"]}))._repr_html_()
     assert "+<wbr>0" not in html and "+<wbr>8" not in html and "e+<wbr>" not in html and "15,<wbr>" not in html
     assert "+<wbr>|" in html  # an arch string's node separator still may
+
+
+def test_a_number_that_prints_as_zero_has_no_sign():
+    assert [present.format_cell(v, f) for v, f in [(-0.001, "{:.2f}"), (-0.001, "{:+.2f}"), (0.001, "{:+.2f}"),
+                                                   (-1e-9, "{:.1e}"), (-0.00001, "{:.1%}"), (-0.01, "{:.2f}"),
+                                                   (0.0, "{:+.2f}"), (-0.004, "{:+.3f}")]] == \
+        ["0.00", "0.00", "0.00", "-1.0e-09", "0.0%", "-0.01", "0.00", "-0.004"]

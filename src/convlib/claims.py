@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
-from convlib import ROOT, dag, paper, registry
+from convlib import ROOT, dag, paper, present, registry
 
 PATH = ROOT / "data" / "claims.csv"
 COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_sd", "paper_runs", "unit", "kind",
@@ -466,7 +466,7 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
     ref = float(row["reference"] or 0)
     v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
     fmt = row["fmt"]
-    show = lambda x: fmt.format(x) if x is not None and math.isfinite(x) else None  # noqa: E731
+    show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
     claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"])
     return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
@@ -504,8 +504,6 @@ def chapter_tables(chapter: str, profile: str | None = None) -> tuple:
     """A chapter's claims as two tables of the page (``present.Table``), so that neither is squeezed into
     eight narrow columns: the numbers (claim, paper, ours, 95 % interval, difference, verdict; columns
     empty for every claim left out) and what each rests on (claim, source, note)."""
-    from convlib import present
-
     S = summary(chapter, profile)
     numbers = S.drop(columns=["source", "note"]).dropna(axis=1, how="all")
     return (present.table(numbers, caption="Claims tested in this chapter: the paper's number, ours and the verdict"),

@@ -28,6 +28,7 @@ _TH_STYLE = "border-bottom:1px solid #444;padding:0.25em 0.4em;vertical-align:bo
 # spaces), so no cell is cut or pushes the table wider than the column
 _NUM_STYLE = "padding:0.2em 0.4em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
 _TEXT_STYLE = "padding:0.2em 0.4em;text-align:left;white-space:normal;overflow-wrap:break-word"
+_SIGNED_ZERO = re.compile(r"[-+]0*(\.0*)?(e[-+]?\d+)?%?")  # a signed number that prints as zero
 # where a long token (an arch string, a parameter list) may break: after these characters, unless a word
 # joiner (U+2060) follows, as in ``cell_code``; never inside a number (+0.725, 1e+06, 15,625)
 _BREAK_AFTER = re.compile("([|_/=~]|[+,](?![0-9.]))(?!\u2060)")
@@ -66,7 +67,8 @@ def default_format(values: pd.Series) -> str:
 
 def format_cell(value: object, fmt: str | None = None) -> str:
     """One cell as text: a dash when missing, ``fmt`` (``"{:,.2f}"``, ``"{:.1%}"``, ``"{:,d}"``) for
-    numbers, ``str`` otherwise. A whole float given a ``d`` format is printed as an integer."""
+    numbers, ``str`` otherwise. A whole float given a ``d`` format is printed as an integer; a number that
+    prints as zero prints without a sign (``-0.001`` at ``"{:+.2f}"`` is ``0.00``, not ``-0.00``)."""
     if is_missing(value):
         return DASH
     if fmt is None or isinstance(value, (str, bool)):
@@ -74,9 +76,10 @@ def format_cell(value: object, fmt: str | None = None) -> str:
     if fmt.rstrip("}").endswith("d") and _is_float(value) and float(value).is_integer():
         value = int(value)
     try:
-        return fmt.format(value)
+        text = fmt.format(value)
     except (ValueError, TypeError) as err:
         raise ValueError(f"format {fmt!r} cannot print {value!r} ({type(value).__name__}): {err}") from None
+    return text[1:] if _SIGNED_ZERO.fullmatch(text) else text
 
 
 @dataclass(frozen=True)
