@@ -134,3 +134,14 @@ def test_chapter_tables_split_the_numbers_from_their_basis_and_keep_every_claim(
     assert numbers.columns[0] == "claim" and "verdict" in numbers.columns and "source" not in numbers.columns
     assert basis.columns == ("claim", "source", "note")
     assert [c[0] for c in numbers.cells] == [c[0] for c in basis.cells] == [r["claim"] for r in rows]
+
+
+@pytest.mark.slow
+def test_findings_state_ours_the_papers_and_the_verdict_of_each_claim_named():
+    t = claims.table().set_index("key")
+    f = claims.findings(["effect_cifar10", "table1"])
+    row = t.loc["effect_cifar10"]
+    assert f["c_effect_cifar10"] == f"{row['ours']} {row['95% interval']}" and f["p_effect_cifar10"] == row["paper"]
+    assert f["v_effect_cifar10"] == row["verdict"] and f["c_table1"] == "–" and f["v_table1"] == "not attempted"
+    with pytest.raises(ValueError, match="no claims"):
+        claims.findings(["nope"])

@@ -530,7 +530,23 @@ def scorecard(profile: str | None = None) -> pd.DataFrame:
 
 
 def _with_interval(row: pd.Series) -> str:
-    return f"{row['ours']} {row['95% interval']}" if row["95% interval"] else row["ours"]
+    return row["ours"] if present.is_missing(row["95% interval"]) else f"{row['ours']} {row['95% interval']}"
+
+
+def findings(keys: list[str], profile: str | None = None) -> dict[str, str]:
+    """For the text: per claim key, ``c_<key>`` ours with its 95 % interval, ``p_<key>`` the paper's number
+    (or claimed direction) and ``v_<key>`` the verdict; a dash where there is no number."""
+    t = table(profile).set_index("key")
+    unknown = [k for k in keys if k not in t.index]
+    if unknown:
+        raise ValueError(f"no claims {unknown}; keys are those of data/claims.csv")
+    out = {}
+    for key in keys:
+        row = t.loc[key]
+        out |= {f"c_{key}": present.DASH if present.is_missing(row["ours"]) else _with_interval(row),
+                f"p_{key}": present.DASH if present.is_missing(row["paper"]) else row["paper"],
+                f"v_{key}": row["verdict"]}
+    return out
 
 
 def scale_summary(profile: str | None = None) -> dict[str, str]:
@@ -572,5 +588,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
-    "summary", "chapter_tables", "counts", "scorecard", "scale_summary", "evaluate", "exact",
+    "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary", "evaluate", "exact",
 ]

@@ -211,4 +211,5 @@ def cell_code(arch: str) -> str:
     return code.replace(" ", "\u00a0").replace("|", "|\u2060")
 
 
-__all__ = ["Table", "table", "rounded", "glue", "glue_all", "CELL_CODE", "CELL_KEY", "cell_code"]
+__all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "rounded", "glue", "glue_all", "CELL_CODE",
+           "CELL_KEY", "cell_code"]
