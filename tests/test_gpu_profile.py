@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from convlib import ROOT, registry
+from convlib import ROOT, registry, runner
 
 GPU_COMPUTES = {"ch05.figure4", "ch06.ntk", "ch06.tenas", "ch07.search", "ch07.skip_fraction"}
 TINY = {"05_dag_experiments": {"fig4_width": 8, "fig4_epochs": 1, "fig4_seeds": 2, "fig4_datasets": ["mnist"]},
@@ -44,7 +44,7 @@ def test_the_gpu_script_gives_each_experiment_to_one_of_its_two_processes():
     text = (ROOT / "scripts" / "gpu_run.sh").read_text()
     parts = [re.search(r"\$\{" + var + r":?-([^}]*)\}", text).group(1).split() for var in ("GPU_ONLY", "GPU_CPU_PART")]
     names = sorted(registry.load_all())
-    chosen = [[n for n in names if any(n == o or n.startswith(o + ".") for o in part)] for part in parts]
+    chosen = [[e.name for e in runner.select(part)] for part in parts]  # what `results --only` runs
     assert not set(chosen[0]) & set(chosen[1])
     assert sorted(chosen[0] + chosen[1]) == [n for n in names if not n.startswith("ch08.")]
     assert "ch07.search" in chosen[0]  # convlib.darts runs on the GPU
