@@ -30,7 +30,7 @@ def test_gd_never_exceeds_the_bound_and_the_order_follows_lambda_min():
     R = ch03_convergence.gradient_descent("mnist", 8, 0, FIG3, 256, 40, 1)
     excess = R["ratio"] / R["bound"][R["dag_index"]]
     assert excess.max() <= 1 + 1e-6
-    lam = R["lambda_nngp"]
+    lam = R["lambda_exact"]
     assert lam[0] < lam[1] < lam[2]           # chain < parallel < mixed on these inputs
 
 

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from convlib import dag, data, kernels, mlp, plotting, present, registry, theory
 from convlib.dag import FIGURE3
+from convlib.seeds import derive
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -30,7 +31,7 @@ def monte_carlo(dataset: str, n: int, seed: int, dags: list, widths: list, draws
         for j, width in enumerate(widths):
             est = []
             for k in range(draws):  # one network at a time keeps memory at (slots, width, width)
-                model = mlp.DAGMLP([text], X.shape[1], width, seeds=[seed * 100_003 + 1000 * j + k], device="cpu")
+                model = mlp.DAGMLP([text], X.shape[1], width, seeds=[derive(seed, "nngp.draw", j, k)], device="cpu")
                 with torch.no_grad():
                     h = model.features(X)[0].double()
                 est.append(h @ h.T / width)

@@ -8,6 +8,7 @@ from scipy import stats
 
 from convlib import dag, data, kernels, mlp, registry, theory
 from convlib.dag import FIGURE3
+from convlib.seeds import derive
 
 
 def parity_targets(y: torch.Tensor) -> torch.Tensor:
@@ -33,8 +34,8 @@ def gradient_descent(dataset: str, n: int, seed: int, dags: list, width: int, st
     ev_T = torch.linalg.eigvalsh(Theta)
     eta = float(theory.largest_step(ev_T).min())
     runs = [(i, s) for i in range(len(dags)) for s in range(seeds)]
-    model = mlp.DAGMLP([dags[i] for i, _ in runs], X.shape[1], width, seeds=[1000 * seed + s for _, s in runs],
-                       parametrization="ntk", device="cpu")
+    model = mlp.DAGMLP([dags[i] for i, _ in runs], X.shape[1], width, parametrization="ntk", device="cpu",
+                       seeds=[derive(seed, "gd.init", s) for _, s in runs])
     with torch.no_grad():
         r0 = (model(X)[..., 0].double() - y[:, 0])                 # (B, n) initial residuals
     curve = mlp.train(model, X, y, steps=steps, lr=eta * n, loss="mse")
@@ -43,7 +44,7 @@ def gradient_descent(dataset: str, n: int, seed: int, dags: list, width: int, st
     bound = np.stack([theory.gd_bound(eta, float(lam), steps) for lam in lam_K])
     linear = np.stack([theory.linearised_loss(Theta[i], r0[b], eta, steps) for b, (i, _) in enumerate(runs)])
     return {"eta": eta, "dag_index": np.array([i for i, _ in runs]), "ratio": ratio, "bound": bound,
-            "linearised": linear, "lambda_nngp": lam_K.numpy(), "lambda_ntk": ev_T[:, 0].numpy(),
+            "linearised": linear, "lambda_exact": lam_K.numpy(), "lambda_ntk": ev_T[:, 0].numpy(),
             "lambda_max_ntk": ev_T[:, -1].numpy()}
 
 

@@ -26,6 +26,7 @@ from convlib import data, kernels, registry, stats, theory
 from convlib.dag import FIGURE3
 from convlib.experiments import ch03_convergence
 from convlib.mlp import DAGMLP, train
+from convlib.seeds import derive
 
 CHAPTER = "05_dag_experiments"
 N_CLASSES = 10
@@ -99,14 +100,14 @@ def figure4(fig4_datasets: list, fig4_width: int, fig4_batch: int, fig4_lr: floa
     accuracy as the release reports it (correct predictions of each minibatch before its update, over
     the epoch) and the mean minibatch loss: ``train_acc``, ``train_loss`` ``(1, seeds, epochs)``.
     A checkpoint every ``CHECKPOINT_EPOCHS`` epochs (``registry.scratch``) lets a stopped run resume;
-    epoch e's minibatches come from seed ``data_seed * 100_003 + e``, so a resumed run is identical."""
+    epoch e's minibatches come from ``derive(data_seed, "figure4.epoch", e)``, so a resumed run is identical."""
     ds, k = shard.rsplit("-", 1)
     arch = list(FIGURE3.values())[int(k) - 1]
     X, y = released_inputs(ds)
     n, per_epoch = len(X), -(-len(X) // fig4_batch)
     sizes = np.diff(np.r_[np.arange(0, n, fig4_batch), n])
     model = DAGMLP([arch] * fig4_seeds, X.shape[1], fig4_width, N_CLASSES,
-                   seeds=[1000 * data_seed + s for s in range(fig4_seeds)], bias=True, readout_gain=2.0)
+                   seeds=[derive(data_seed, "figure4.init", s) for s in range(fig4_seeds)], bias=True, readout_gain=2.0)
     acc, loss = np.zeros((fig4_seeds, fig4_epochs)), np.zeros((fig4_seeds, fig4_epochs))
     checkpoint, start = registry.scratch() / "checkpoint.pt", 0
     if checkpoint.exists():
@@ -116,7 +117,7 @@ def figure4(fig4_datasets: list, fig4_width: int, fig4_batch: int, fig4_lr: floa
         acc[:, :start], loss[:, :start] = state["acc"][:, :start].numpy(), state["loss"][:, :start].numpy()
     for epoch in range(start, fig4_epochs):
         run = train(model, X, y, steps=per_epoch, lr=fig4_lr, loss="ce", batch_size=fig4_batch,
-                    seed=data_seed * 100_003 + epoch, evaluate=False)
+                    seed=derive(data_seed, "figure4.epoch", epoch), evaluate=False)
         acc[:, epoch] = run["correct"].sum(1) / n
         loss[:, epoch] = run["loss"] @ sizes / n
         if (epoch + 1) % CHECKPOINT_EPOCHS == 0 and epoch + 1 < fig4_epochs:
@@ -365,11 +366,11 @@ def merge(parts: list[dict]) -> dict:
 @registry.experiment("ch05.all_dags_seeds", chapter=CHAPTER, shards=seeds_shards, combine=merge)
 def all_dags_seeds(datasets: list, space_nodes: int, space_n: int, space_width: int, space_steps: int,
                    space_lr_frac: float, space_seeds: int, data_seed: int, shard: str) -> dict:
-    """``ch05.all_dags`` with ``space_seeds`` seeds per DAG (seed ``index + 1000 s``; s = 0 is the single
-    seed of ``ch05.all_dags``), trained at one step for all (``stable_lr``, as there; shard ``<ds>-fixed``)
-    or with the output scale removed (``own_steps``; shard ``<ds>-own``): ``<ds>_speed_<mode>``
-    ``(seeds, DAGs)`` (``convergence_speed``), ``<ds>_lr``, ``<ds>_steps`` and ``spectrum_stats`` of the
-    exact NNGP and the NTK (``<ds>_exact_lam`` ...)."""
+    """``ch05.all_dags`` with ``space_seeds`` seeds per DAG (DAG i of seed s drawn from
+    ``derive(s, "space.init", i) = 1000 s + i``; s = 0 is the single seed of ``ch05.all_dags``), trained at
+    one step for all (``stable_lr``, as there; shard ``<ds>-fixed``) or with the output scale removed
+    (``own_steps``; shard ``<ds>-own``): ``<ds>_speed_<mode>`` ``(seeds, DAGs)`` (``convergence_speed``),
+    ``<ds>_lr``, ``<ds>_steps`` and ``spectrum_stats`` of the exact NNGP and the NTK (``<ds>_exact_lam`` ...)."""
     ds, mode = shard.split("-")
     dags = _dag.mlp_dags(space_nodes)
     dw = np.array([theory.effective_depth_width(d) for d in dags])
@@ -377,7 +378,7 @@ def all_dags_seeds(datasets: list, space_nodes: int, space_n: int, space_width: 
     lr, step = stable_lr(dags, X, space_lr_frac), own_steps(dags, X, space_lr_frac)
     speed = []
     for s in range(space_seeds):
-        run = _gd_runs(dags, [i + 1000 * s for i in range(len(dags))], X, y, space_width, space_steps,
+        run = _gd_runs(dags, [derive(s, "space.init", i) for i in range(len(dags))], X, y, space_width, space_steps,
                        lr if mode == "fixed" else step)
         speed.append(convergence_speed(run["loss"][:, 0], run["final_loss"]))
     out: dict = {"dags": dags, "depth": dw[:, 0], "width": dw[:, 1], f"{ds}_speed_{mode}": np.array(speed),

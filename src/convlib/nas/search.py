@@ -26,6 +26,7 @@ import numpy as np
 
 from convlib.dag import KIND
 from convlib.device import Device, clock, one_thread
+from convlib.seeds import derive
 
 from . import scores
 from .network import EDGES, cell_string, without
@@ -120,10 +121,10 @@ def _tenas(seed, dag, ntk_batch, lr_samples, lr_batches, repeat, precision, devi
         candidates = [(e, op) for e, ops in enumerate(state) if len(ops) > 1 for op in ops]
         if dag:
             candidates = _dag_candidates(state, candidates)
-        draw = seed * 1000 + 10 * rounds
-        net = scores.init_network(state, draw, device, **scores.PROXY)
-        batches = [scores.augmented_minibatch(ntk_batch, draw + r) for r in range(repeat)]
-        thins = [scores.init_network(state, draw + r, device, **scores.THIN) for r in range(repeat)]
+        draws = [derive(seed, "tenas.draw", rounds, r) for r in range(repeat)]
+        net = scores.init_network(state, draws[0], device, **scores.PROXY)
+        batches = [scores.augmented_minibatch(ntk_batch, d) for d in draws]
+        thins = [scores.init_network(state, d, device, **scores.THIN) for d in draws]
         k0 = [scores.ntk_cond_of(net, x) for x in batches]
         r0 = [scores.linear_regions_of(thin, patches, lr_samples) for thin in thins]
         ntk_mean, reg_mean = [], []

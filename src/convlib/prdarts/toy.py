@@ -33,6 +33,7 @@ from scipy.special import softmax
 from convlib import dag as _dag
 from convlib.dag import DAGLike
 from convlib.mlp import layer_gram
+from convlib.seeds import derive
 
 ZERO, SKIP, CONV = range(3)
 ACTIVATIONS = {"softplus": F.softplus, "relu": F.relu}
@@ -128,7 +129,7 @@ def lambda_pr(cell: ToyCell, reading: str = "in_edges") -> float:
 class ToyNet(nn.Module):
     """B independent finite-width networks of the analysed model (module docstring), one per ``ToyCell``,
     evaluated together (float64); the cells must share their edges. Net b's weights are drawn from
-    ``seed + b``, so it equals ``ToyNet([cells[b]], seed=seed + b)``."""
+    ``derive(seed, "toy.net", b) = seed + b``, so it equals ``ToyNet([cells[b]], seed=seed + b)``."""
 
     def __init__(self, cells: ToyCell | Sequence[ToyCell], d_in: int, width: int, activation: str = "softplus",
                  readout: str = "all", seed: int = 0):
@@ -149,7 +150,7 @@ class ToyNet(nn.Module):
                   | {f"out{s}": (width,) for s in self.readout_nodes})
         draws = []
         for b in range(len(cells)):
-            g = torch.Generator().manual_seed(seed + b)
+            g = torch.Generator().manual_seed(derive(seed, "toy.net", b))
             draws.append({k: torch.randn(*shape, generator=g, dtype=torch.float64) for k, shape in shapes.items()})
         self.w = nn.ParameterDict({k: nn.Parameter(torch.stack([d[k] for d in draws])) for k in shapes})
 
@@ -217,8 +218,9 @@ def gram_eigs_many(cells: Sequence[ToyCell], X: torch.Tensor, width: int, seed: 
     """``gram_eigs`` of ``ToyNet(cells, ...)`` computed in chunks of nets that fit ``budget_bytes`` of weights."""
     per_net = 8 * (width * X.shape[1] + len(cells[0].alpha.reshape(-1)) // 3 * width * width)
     size = max(1, int(budget_bytes // per_net))
-    return np.concatenate([gram_eigs(ToyNet(cells[i:i + size], X.shape[1], width, seed=seed + i, **kwargs), X)
-                           for i in range(0, len(cells), size)])
+    nets = (ToyNet(cells[i:i + size], X.shape[1], width, seed=derive(seed, "toy.net", i), **kwargs)
+            for i in range(0, len(cells), size))
+    return np.concatenate([gram_eigs(net, X) for net in nets])
 
 
 def gd_losses(net: ToyNet, X: torch.Tensor, y: torch.Tensor, eta: float, steps: int) -> np.ndarray:
