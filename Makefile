@@ -22,8 +22,11 @@ MATHJAX := _build/mathjax-static/mathjax
 CHROMIUM ?= /usr/bin/chromium
 JB := $(VENV)/bin/jupyter-book
 JB_FLAGS := -n -W --keep-going
-# paper: the committed notebooks, in place; other profiles: executed copies staged under _build.
-SITE_SRC := $(if $(filter paper,$(PROFILE)),.,_build/site-$(PROFILE))
+# The book's profile: PROFILE when given, else what runner.book_profile picks (gpu once every gpu result is
+# committed and fresh, else paper). gpu and paper: the committed notebooks, in place; other profiles:
+# executed copies staged under _build.
+BOOK_PROFILE := $(if $(filter file,$(origin PROFILE)),,$(PROFILE))
+SITE_SRC := $(if $(filter-out gpu paper,$(BOOK_PROFILE)),_build/site-$(BOOK_PROFILE),.)
 PORT ?= 8000
 
 venv: $(STAMP)
@@ -135,9 +138,9 @@ $(MATHJAX)/tex-mml-chtml.js: $(NPM_STAMP)
 	cd node_modules/mathjax/es5
 	cp -r --parents tex-mml-chtml.js input/tex/extensions output/chtml/fonts/woff-v2 ui a11y $(abspath $(MATHJAX))/
 
-# papermill every notebook with PROFILE (paper: in place, served from the results cache).
+# papermill every notebook with the book's profile (gpu or paper: in place, served from the results cache).
 notebooks: $(STAMP)
-	$(PY) -m convlib.bookrun --profile $(PROFILE) $(if $(filter paper,$(PROFILE)),,--out $(SITE_SRC))
+	$(PY) -m convlib.bookrun $(if $(BOOK_PROFILE),--profile $(BOOK_PROFILE)) $(if $(filter .,$(SITE_SRC)),,--out $(SITE_SRC))
 
 # Render _build/html from the notebooks as they are (the build executes nothing).
 site: $(STAMP) mathjax

@@ -195,3 +195,42 @@ def test_too_many_workers_is_refused(monkeypatch, workers):
     monkeypatch.setattr(runner, "plan", lambda *a, **k: pytest.fail("planned work before checking --workers"))
     code, out, err = results_cli(["--workers", workers])
     assert code == 2 and f"workers (--workers) must be an integer in 0..{runner.MAX_WORKERS}" in err
+
+
+def _committed(store):
+    for path in store.glob("toy.*/**/*.json"):  # as if computed from committed code
+        doc = json.loads(path.read_text())
+        doc["provenance"]["dirty"] = False
+        path.write_text(json.dumps(doc))
+
+
+def test_a_committed_gpu_profile_is_no_orphan_is_checked_and_is_what_the_book_reads(toy_store, monkeypatch, tmp_path):
+    store, paper = toy_store
+    gpu = tmp_path / "gpu.yaml"
+    gpu.write_text("00_toy: {n: 20, seed: 3, delay: 0.0}\n")  # the same chapter at a larger size
+    monkeypatch.setattr(registry, "COMMITTED_PROFILES", (str(gpu), paper))
+    from convlib import status as status_page
+
+    runner.run(profile=paper, only=TOY, allow_dirty=True, progress=False)
+    _committed(store)
+    assert runner.book_profile() == paper  # nothing of the gpu profile is stored yet
+    note = status_page.profile_note("00_toy", paper)
+    assert f"`n` 20 (here 12)" in note and "not committed yet" in note
+    runner.run(profile=str(gpu), only=["toy.sum"], allow_dirty=True, progress=False)
+    _committed(store)
+    rows = runner.status(paper)
+    gpu_key = registry.lookup("toy.sum").key(registry.profile(str(gpu))["00_toy"])
+    extra = [r for r in rows if r.key == gpu_key]
+    assert [(r.name, r.state) for r in extra] == [("toy.sum", "fresh")] and str(gpu) in extra[0].detail
+    assert not [r for r in rows if r.state == "orphan"] and runner.prune(paper) == []
+    assert runner.book_profile() == paper  # toy.shards and toy.digits of the gpu profile are still missing
+    runner.run(profile=str(gpu), only=TOY, allow_dirty=True, progress=False)
+    _committed(store)
+    assert runner.book_profile() == str(gpu)
+    assert "are committed: `make book` builds this page" in status_page.profile_note("00_toy", paper)
+    doc_path = next(store.glob(f"toy.sum/{gpu_key}.json"))
+    doc = json.loads(doc_path.read_text())
+    doc["provenance"]["data"]["made/up.csv"] = "0" * 64  # a committed gpu entry gone stale fails --status
+    doc_path.write_text(json.dumps(doc))
+    assert [r.state for r in runner.status(paper) if r.key == gpu_key] == ["stale"]
+    assert runner.book_profile() == paper

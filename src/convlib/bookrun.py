@@ -1,16 +1,18 @@
 """Execute the book's notebooks with papermill under a parameter profile.
 
-    python -m convlib.bookrun --profile paper|smoke [--no-cache] [--out DIR] [NOTEBOOK ...]
+    python -m convlib.bookrun [--profile gpu|paper|smoke] [--no-cache] [--out DIR] [NOTEBOOK ...]
 
 Each chapter ``book/NN_name.ipynb`` runs with the section ``NN_name`` of
 ``book/params/<profile>.yaml`` as its papermill parameters; the reproducibility appendix runs last,
-without parameters (it reports on the cache the chapters filled). The ``paper`` profile writes the
-executed notebooks back in place (the committed outputs, served from the results cache); any other
-profile writes to ``--out`` (default: a fresh temporary folder) and turns the cache off
-(``CONVLIB_CACHE=0``), so that every compute path really runs. ``--no-cache`` turns it off for
-``paper`` too. The profile's name is exported as ``CONVLIB_PROFILE``: the claims tables and the
-scorecard evaluate the results of the profile being run. Every notebook is run even when one fails; the
-exit status is 1 if any failed.
+without parameters (it reports on the cache the chapters filled). A profile whose results are committed
+(``registry.COMMITTED_PROFILES``: ``gpu``, ``paper``) writes the executed notebooks back in place, served
+from the results cache; without ``--profile`` that is ``gpu`` once every gpu result is committed and
+fresh, else ``paper`` (``runner.book_profile``). Any other profile writes to ``--out`` (default: a fresh
+temporary folder) and turns the cache off (``CONVLIB_CACHE=0``), so that every compute path really runs.
+``--no-cache`` turns it off for a committed profile too. The profile's name is exported as
+``CONVLIB_PROFILE``: each chapter says which profile its numbers come from, and the claims tables and the
+scorecard evaluate the results of that profile. Every notebook is run even when one fails; the exit
+status is 1 if any failed.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from convlib import ROOT
+from convlib import ROOT, registry, runner
 from convlib.registry import profile
 
 BOOK = ROOT / "book"
@@ -141,10 +143,11 @@ def run(profile_name: str, paths: list[Path], out: Path | None, cache: bool) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m convlib.bookrun", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="paper", help="book/params/<profile>.yaml (paper, smoke)")
+    ap.add_argument("--profile", help="book/params/<profile>.yaml (gpu, paper, smoke); default: gpu when every "
+                                      "gpu result is committed and fresh, else paper (runner.book_profile)")
     ap.add_argument("--no-cache", action="store_true", help="compute every result (CONVLIB_CACHE=0)")
-    ap.add_argument("--out", type=Path, help="write executed notebooks here (default: in place for "
-                                             "paper, a temporary folder otherwise)")
+    ap.add_argument("--out", type=Path, help="write executed notebooks here (default: in place for a "
+                                             "committed profile, gpu or paper; a temporary folder otherwise)")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter, then the appendix")
     args = ap.parse_args(argv)
     paths = args.notebooks or notebooks()
@@ -154,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("no notebooks under book/ to run", flush=True)
         return 0
+    name = args.profile or runner.book_profile()
+    committed = name in registry.COMMITTED_PROFILES
     out = args.out.resolve() if args.out else None
-    if out is None and args.profile != "paper":
-        out = Path(tempfile.mkdtemp(prefix=f"convlib-{args.profile}-"))
-    cache = not args.no_cache and args.profile == "paper"
+    if out is None and not committed:
+        out = Path(tempfile.mkdtemp(prefix=f"convlib-{name}-"))
+    cache = not args.no_cache and committed
     start = time.perf_counter()
-    failures = run(args.profile, paths, out, cache)
+    failures = run(name, paths, out, cache)
     print(f"{len(paths) - len(failures)} of {len(paths)} notebooks ran in {time.perf_counter() - start:.1f} s"
           + (f" (outputs in {out})" if out else ""), flush=True)
     for nb, msg in failures:

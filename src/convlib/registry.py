@@ -331,6 +331,11 @@ def fresh(entry: results.Entry) -> dict | None:
 _COMPUTED: dict[results.Entry, dict] = {}
 
 
+COMMITTED_PROFILES = ("gpu", "paper")
+"""Profiles whose results are committed, the one the book prefers first: ``gpu`` (the paper's sizes, made on
+a GPU machine, committed when that run is done), then ``paper`` (sized for a 2-core CPU; always complete)."""
+
+
 def active_profile() -> str:
     """The profile the book is being executed with (``CONVLIB_PROFILE``, set by ``bookrun``), else ``paper``."""
     return os.environ.get("CONVLIB_PROFILE") or "paper"
@@ -376,4 +381,5 @@ def assemble(exp: Experiment, parts: list[dict]) -> dict:
 __all__ = [
     "StaleResult", "DirtyTree", "concat", "Probe", "Experiment", "REGISTRY", "experiment", "ranges", "span",
     "item_probes", "load_all", "lookup", "profile", "compute", "scratch", "store", "get", "active_profile",
+    "COMMITTED_PROFILES",
 ]

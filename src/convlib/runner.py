@@ -75,8 +75,8 @@ def _shard_state(entry: results.Entry) -> tuple[str, str]:
     return "fresh", "rechecked" if "recheck" in prov else ""
 
 
-def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
-    """One row per experiment of the profile, then one per orphan entry (stored, but no key of now)."""
+def _rows(profile: str, only: list[str] | None) -> tuple[list[Row], set[tuple[str, str]]]:
+    """One row per experiment of ``profile`` (``only`` those), and the (name, key) pairs it asks for."""
     sections = registry.profile(profile)
     rows, wanted = [], set()
     for exp in select(only):
@@ -98,15 +98,42 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
         else:
             detail = (f"{len(bad)} of {len(ids)} shards, e.g. shard {bad[0][0]}: " if exp.shards else "") + bad[0][2]
         rows.append(Row(exp.name, key, worst, detail, rechecked))
-    if not only:
-        for name, key in sorted({(e.name, e.key) for e in results.stored()} - wanted):
-            rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "
-                                                 "(remove it with --prune)"))
+    return rows, wanted
+
+
+def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
+    """One row per experiment of the profile; then, for a profile of ``registry.COMMITTED_PROFILES``, one
+    per stored entry that only another committed profile asks for (its state, so a stale one fails
+    ``--status``; one not computed yet is no row); then one per orphan entry (stored, asked for by none)."""
+    rows, wanted = _rows(profile, only)
+    if only:
+        return rows
+    if profile in registry.COMMITTED_PROFILES:
+        stored = {(e.name, e.key) for e in results.stored()}
+        for other in (p for p in registry.COMMITTED_PROFILES if p != profile):
+            theirs, asked = _rows(other, None)
+            rows += [Row(r.name, r.key, r.state, f"{other} profile" + (f": {r.detail}" if r.detail else ""),
+                         r.rechecked) for r in theirs if (r.name, r.key) in stored - wanted]
+            wanted |= asked
+    for name, key in sorted({(e.name, e.key) for e in results.stored()} - wanted):
+        rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "
+                                             "(remove it with --prune)"))
     return rows
 
 
+def book_profile() -> str:
+    """The profile ``make book`` renders: the first of ``registry.COMMITTED_PROFILES`` whose every result
+    is stored and fresh (the ``gpu`` profile, at the paper's sizes, once its run is committed), else the
+    last (``paper``, which ``make test`` holds fresh)."""
+    for name in registry.COMMITTED_PROFILES[:-1]:
+        if all(r.state == "fresh" for r in _rows(name, None)[0]):
+            return name
+    return registry.COMMITTED_PROFILES[-1]
+
+
 def prune(profile: str = "paper") -> list[str]:
-    """Delete the orphan entries of ``status(profile)``; returns what was removed."""
+    """Delete the orphan entries of ``status(profile)`` (those no committed profile asks for); returns what
+    was removed."""
     import shutil
 
     removed = []
@@ -241,4 +268,6 @@ def run(profile: str = "paper", only: list[str] | None = None, force: bool = Fal
     return done
 
 
-__all__ = ["MAX_WORKERS", "select", "status", "prune", "plan", "local_cluster", "check_scheduler", "run"]
+__all__ = [
+    "MAX_WORKERS", "select", "status", "book_profile", "prune", "plan", "local_cluster", "check_scheduler", "run",
+]

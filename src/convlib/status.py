@@ -86,6 +86,44 @@ def chapters(profile: str = "paper") -> pd.DataFrame:
                                        "compute time (s)"]).set_index("chapter")
 
 
+PURPOSE = {"gpu": "the paper's sizes, computed on a GPU machine", "paper": "sized for a two-core CPU"}
+
+
+def _value(v) -> str:
+    return f"{len(v):,d} values" if isinstance(v, list) else f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def profile_note(chapter: str, profile: str | None = None) -> str:
+    """What a chapter says about where its numbers come from (markdown): the committed profile it was
+    executed with (``registry.active_profile``) and, where another committed profile's section differs,
+    its values beside this one's and whether its results for the chapter are committed."""
+    name = profile or registry.active_profile()
+    here = registry.profile(name).get(chapter, {})
+    text = [f"The numbers on this page come from the **{name}** profile (`book/params/{name}.yaml`"
+            + (f", {PURPOSE[name]})." if name in PURPOSE else ").")]
+    for other in (o for o in registry.COMMITTED_PROFILES if o != name):
+        there = registry.profile(other).get(chapter, {})
+        diff = [f"`{k}` {_value(there.get(k))} (here {_value(here.get(k))})" for k in sorted(set(here) | set(there))
+                if here.get(k) != there.get(k)]
+        if not diff:
+            continue
+        mine = [n for n, e in registry.load_all().items() if e.chapter == chapter]
+        done = bool(mine) and all(r.state == "fresh" for r in runner.status(other, mine))
+        if done:
+            state = ("Its results for this chapter are committed: `make book` builds this page from them."
+                     if registry.COMMITTED_PROFILES.index(other) < registry.COMMITTED_PROFILES.index(name) else
+                     f"Its results for this chapter are committed too: `make book PROFILE={other}` builds the page "
+                     "from them.")
+        elif other == "gpu":
+            state = ("Its results for this chapter are not committed yet (one command on a GPU machine: README, "
+                     "\"The GPU run\"); once they are, `make book` builds this page from them.")
+        else:
+            state = "Its results for this chapter are not committed yet."
+        text.append(f"The **{other}** profile ({PURPOSE.get(other, f'book/params/{other}.yaml')}) has "
+                    + "; ".join(diff) + ". " + state)
+    return " ".join(text)
+
+
 # ---------------------------------------------------------------- the appendix's tables, formatted for the page
 def environment_table() -> present.Table:
     """:func:`environment` as a table."""
@@ -115,6 +153,6 @@ def parameters_table(profile: str = "paper") -> present.Table:
 
 
 __all__ = [
-    "environment", "entries", "rechecks", "chapters", "environment_table", "chapters_table", "entries_table",
-    "rechecks_table", "parameters_table",
+    "PURPOSE", "profile_note", "environment", "entries", "rechecks", "chapters", "environment_table",
+    "chapters_table", "entries_table", "rechecks_table", "parameters_table",
 ]
