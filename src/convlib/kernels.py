@@ -55,7 +55,7 @@ import torch
 
 from . import validate
 from .dag import DAG, DAGLike, parse
-from .device import device_of
+from .device import Device, device_of
 
 
 # ---------------------------------------------------------------------- ReLU kernel rules
@@ -117,7 +117,7 @@ def _input_covariance(X: torch.Tensor, device: torch.device) -> torch.Tensor:
     return 2.0 * X @ X.T / X.shape[1]
 
 
-def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, device="auto") -> Moments:
+def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, device: Device = "auto") -> Moments:
     """Exact moments of every node, node by node in topological order, batched over the DAGs."""
     dev = device_of(device)
     sigma_in = _input_covariance(X, dev)
@@ -166,7 +166,7 @@ def propagate(dags: Sequence[DAG], X: torch.Tensor, *, tangent: bool = False, de
     return Moments(M, K, T)
 
 
-def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torch.Tensor:
+def propagate_paper(dags: Sequence[DAG], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """Per-node kernels of the paper's recursion (cross terms dropped): (B, N+1, n, n)."""
     dev = device_of(device)
     sigma_in = _input_covariance(X, dev)
@@ -215,7 +215,7 @@ def _batches(dags: Sequence[DAGLike], n: int, which: str, budget_bytes: float = 
             yield chunk, [parsed[i] for i in chunk]
 
 
-def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
+def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device: Device = "auto") -> torch.Tensor:
     """Output-node Gram matrices of kernel ``kernel`` (a name of ``KERNELS``) of many DAGs, (B, n, n)
     float64, in chunks that fit the memory budget."""
     if kernel not in KERNELS:
@@ -236,31 +236,31 @@ def gram_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", d
     return out
 
 
-def nngp(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp(dag: DAGLike, X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """Exact NNGP Gram matrix ``K_{N,N}`` of the output node, (n, n) float64."""
     return nngp_many([dag], X, device)[0]
 
 
-def nngp_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp_many(dags: Sequence[DAGLike], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """Exact NNGP Gram matrices of many DAGs at once, (B, n, n) float64."""
     return gram_many(dags, X, "exact", device)
 
 
-def nngp_paper(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp_paper(dag: DAGLike, X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """The paper's per-node recursion at the output node (cross terms dropped), (n, n) float64."""
     return nngp_paper_many([dag], X, device)[0]
 
 
-def nngp_paper_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp_paper_many(dags: Sequence[DAGLike], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     return gram_many(dags, X, "paper", device)
 
 
-def ntk(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
+def ntk(dag: DAGLike, X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """NTK (NTK parametrisation, every layer and the readout trained), (n, n) float64."""
     return ntk_many([dag], X, device)[0]
 
 
-def ntk_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
+def ntk_many(dags: Sequence[DAGLike], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     return gram_many(dags, X, "ntk", device)
 
 
@@ -275,13 +275,13 @@ def unit_diagonal(X: torch.Tensor) -> torch.Tensor:
     return X * math.sqrt(X.shape[1]) / norms
 
 
-def stem_kernel(X: torch.Tensor, device="auto") -> torch.Tensor:
+def stem_kernel(X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """Kernel of the stem, ``K_{0,0} = V(Sigma_in)``, ``Sigma_in = 2 x.y / d_in``: the paper's K^(0), the
     kernel every recursion starts from, (n, n) float64."""
     return relu_second_moment(_input_covariance(X, device_of(device)))
 
 
-def skip_routes(dags: Sequence[DAG], device="auto") -> torch.Tensor:
+def skip_routes(dags: Sequence[DAG], device: Device = "auto") -> torch.Tensor:
     """``C[b, u, t]``: number of routes from node u to node t along skip edges only (``C[b, t, t] = 1``),
     ``C = I + A + A^2 + ...`` for the skip adjacency A (nilpotent), (B, N+1, N+1) float64."""
     _, skip = _masks(dags, device_of(device))
@@ -292,7 +292,7 @@ def skip_routes(dags: Sequence[DAG], device="auto") -> torch.Tensor:
     return C
 
 
-def propagate_remark33(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> torch.Tensor:
+def propagate_remark33(dags: Sequence[DAG], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """Per-node kernels of the exact rules with every first moment dropped (Chen et al. 2022, Remark 3.3),
     (B, N+1, n, n).
 
@@ -314,12 +314,12 @@ def propagate_remark33(dags: Sequence[DAG], X: torch.Tensor, device="auto") -> t
     return K
 
 
-def nngp_remark33(dag: DAGLike, X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp_remark33(dag: DAGLike, X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """The exact NNGP with every first moment dropped (Remark 3.3) at the output node, (n, n) float64."""
     return nngp_remark33_many([dag], X, device)[0]
 
 
-def nngp_remark33_many(dags: Sequence[DAGLike], X: torch.Tensor, device="auto") -> torch.Tensor:
+def nngp_remark33_many(dags: Sequence[DAGLike], X: torch.Tensor, device: Device = "auto") -> torch.Tensor:
     """``nngp_remark33`` of many DAGs at once, (B, n, n) float64."""
     return gram_many(dags, X, "remark33", device)
 
@@ -337,11 +337,11 @@ class Kernel:
     output: Callable[[Sequence[DAG], torch.Tensor, Any], torch.Tensor]
 
 
-def _exact_output(dags: Sequence[DAG], X: torch.Tensor, device) -> torch.Tensor:
+def _exact_output(dags: Sequence[DAG], X: torch.Tensor, device: Device) -> torch.Tensor:
     return propagate(dags, X, device=device).K[:, -1, -1]
 
 
-def _ntk_output(dags: Sequence[DAG], X: torch.Tensor, device) -> torch.Tensor:
+def _ntk_output(dags: Sequence[DAG], X: torch.Tensor, device: Device) -> torch.Tensor:
     m = propagate(dags, X, tangent=True, device=device)
     return m.K[:, -1, -1] + m.T[:, -1, -1]
 
