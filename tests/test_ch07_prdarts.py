@@ -204,7 +204,7 @@ def test_every_float_the_page_prints_has_its_format():
     import re
 
     from convlib import ROOT
-    from convlib.experiments import ch02_nngp
+    from convlib.pages import ch02_nngp
 
     for nb, formats in (("07_pr_darts", ch07.FORMATS), ("02_nngp_propagation", ch02_nngp.FORMATS)):
         cells = json.loads((ROOT / "book" / f"{nb}.ipynb").read_text())["cells"]
