@@ -288,7 +288,7 @@ def _space(key: str, profile: str) -> Measured:
 # ---- chapter 06
 @functools.cache
 def _nas(profile: str) -> dict:
-    from convlib.experiments import ch06_nas as ch
+    from convlib.pages import ch06_nas as ch
 
     p = _section("06_nas_speedup", profile)
     W = result("ch06.naswot", profile)
@@ -334,7 +334,7 @@ def _tenas(key: str, profile: str) -> Measured:
 
 @ours("table3_1", "table3_0.75", "table3_0.5", "table3_0.25")
 def _table3(key: str, profile: str) -> Measured:
-    from convlib.experiments import ch06_nas as ch
+    from convlib.pages import ch06_nas as ch
 
     p, nas = _section("06_nas_speedup", profile), _nas(profile)
     f = float(key.split("_")[1])
@@ -368,7 +368,7 @@ def _thm1(key: str, profile: str) -> Measured:
 
 @ours("thm4_rate")
 def _thm4(key: str, profile: str) -> Measured:
-    from convlib.experiments import ch07_prdarts as ch07
+    from convlib.pages import ch07_prdarts as ch07
 
     T4 = result("ch07.theorem4", profile)
     ok = ch07.converged(T4)
