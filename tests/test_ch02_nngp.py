@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from convlib.experiments import ch02_nngp as ch02
+from convlib.pages import ch02_nngp as ch02
 
 WIDTHS = [64, 256, 1024, 4096]
 

@@ -1,4 +1,4 @@
-"""convlib.experiments.ch05_dag: the Figure-4 run with the released recipe (inputs, resumption), the\nFigure-3 order on digits, the common step size and the speed of a DAG that cannot train."""
+"""convlib.experiments.ch05_dag: the Figure-4 run with the released recipe (inputs, resumption), the\nFigure-3 order on digits, the common step size and the speed of a DAG that cannot train; the page's tables (convlib.pages.ch05_dag)."""
 import shutil
 
 import numpy as np
@@ -8,6 +8,14 @@ import torch
 from convlib import data, kernels, registry, results
 from convlib.experiments import ch03_convergence, ch05_dag
 from convlib.mlp import DAGMLP, train
+from convlib.pages.ch05_dag import (
+    figure3_gd_tables,
+    figure3_speeds,
+    figure4_summary,
+    rank_order,
+    scale_table,
+    space_taus,
+)
 
 
 def _X(n=5, d=4, seed=0, dtype=torch.float64):
@@ -90,8 +98,8 @@ def test_a_dag_without_a_path_cannot_train():
 
 
 def test_rank_order_names_the_largest_first():
-    assert ch05_dag.rank_order([0.1, 0.5, 0.3]) == "DAG#2 > DAG#3 > DAG#1"
-    assert ch05_dag.rank_order([0.1, 0.5, 0.3], descending=False) == "DAG#1 > DAG#3 > DAG#2"
+    assert rank_order([0.1, 0.5, 0.3]) == "DAG#2 > DAG#3 > DAG#1"
+    assert rank_order([0.1, 0.5, 0.3], descending=False) == "DAG#1 > DAG#3 > DAG#2"
 
 
 def test_figure3_tables_compare_the_predicted_and_observed_orders():
@@ -99,26 +107,26 @@ def test_figure3_tables_compare_the_predicted_and_observed_orders():
     loss[:, :, -1] = [[0.9, 0.8], [0.5, 0.6], [0.1, 0.2]]  # DAG#3 falls furthest, DAG#1 least
     GD = {"mnist_loss": loss, "mnist_lam_exact": np.array([0.1, 0.2, 0.3]),
           "mnist_lam_paper": np.array([0.1, 0.2, 0.3]), "mnist_lam_ntk": np.array([1.0, 2.0, 3.0])}
-    lam, order, glue = ch05_dag.figure3_gd_tables(GD, ["mnist"])
+    lam, order, glue = figure3_gd_tables(GD, ["mnist"])
     assert order.loc["MNIST", "agrees"] and glue["slowest_mnist"] == 2 and glue["agree_mnist"] == "agrees"
     GD["mnist_lam_exact"] = np.array([0.3, 0.2, 0.1])
-    assert not ch05_dag.figure3_gd_tables(GD, ["mnist"])[1].loc["MNIST", "agrees"]
+    assert not figure3_gd_tables(GD, ["mnist"])[1].loc["MNIST", "agrees"]
 
 
 def test_figure4_summary_checks_the_papers_two_claims():
     epochs = np.linspace(0.1, 0.5, 6)
     acc = np.stack([np.stack([epochs * k] * 3) for k in (1.0, 1.1, 1.3)])  # DAG#1 < DAG#2 < DAG#3 throughout
     F = {"dataset": ["mnist"] * 3, "dag": list(ch05_dag.FIGURE3.values()), "train_acc": acc}
-    table, glue = ch05_dag.figure4_summary(F)
+    table, glue = figure4_summary(F)
     assert glue["fig4_order_mnist"] == "DAG#3 > DAG#2 > DAG#1" and glue["fig4_claims_mnist"] == "hold"
     assert glue["fig4_ahead_mnist"] == 100.0 and glue["fig4_final_mnist_3"] == pytest.approx(65.0)
     assert glue["fig4_settled_mnist"] == "from epoch 1" and table.loc["MNIST", "paper's order from epoch"] == 1
     F["train_acc"] = acc[[1, 0, 2]]  # now DAG#1 is above DAG#2
-    assert ch05_dag.figure4_summary(F)[1]["fig4_claims_mnist"] == "do not both hold"
-    assert ch05_dag.figure4_summary(F)[1]["fig4_settled_mnist"] == "at no epoch to the last"
+    assert figure4_summary(F)[1]["fig4_claims_mnist"] == "do not both hold"
+    assert figure4_summary(F)[1]["fig4_settled_mnist"] == "at no epoch to the last"
     late = acc.copy()
     late[0, :, :2] = 1.0  # DAG#1 leads the first two epochs, then the paper's order holds
-    assert ch05_dag.figure4_summary({**F, "train_acc": late})[1]["fig4_settled_mnist"] == "from epoch 3"
+    assert figure4_summary({**F, "train_acc": late})[1]["fig4_settled_mnist"] == "from epoch 3"
 
 
 def test_space_taus_of_a_predictor_that_is_the_speed():
@@ -128,7 +136,7 @@ def test_space_taus_of_a_predictor_that_is_the_speed():
     ALL = {"mnist_loss0": loss0, "mnist_lossT": np.exp(-lam), "mnist_lam_exact": lam, "mnist_lam_paper": lam / 2,
            "mnist_lam_ntk": lam, "depth": rng.uniform(size=40), "width": rng.uniform(size=40),
            "mnist_params": rng.uniform(size=40)}
-    table, glue = ch05_dag.space_taus(ALL, ["mnist"], n_boot=50)
+    table, glue = space_taus(ALL, ["mnist"], n_boot=50)
     assert glue["tau_mnist_lam_exact"] == pytest.approx(1.0) and glue["beats_mnist"] == "beats"
     assert table.loc[("MNIST", "lambda_min exact"), "95% CI low"] == pytest.approx(1.0)
     assert glue["cross_terms"] == "do not improve"  # the recursion ranks them the same here
@@ -180,13 +188,13 @@ def test_scale_table_and_figure3_speeds_on_made_up_runs():
     fast = np.array([0.0, 4.0, 3.0, 1.0, 2.0])  # speed ordered as lambda_min: tau +1 over the live DAGs
     S = {"depth": depth, "width": np.arange(5.0), "digits_exact_lam": lam, "digits_exact_diag": np.ones(5),
          "digits_speed_fixed": np.stack([fast, fast + 0.01]), "digits_speed_own": np.stack([-fast, -fast])}
-    t = ch05_dag.scale_table(S, ["digits"], n_boot=20).set_index(["training", "predictor"])
+    t = scale_table(S, ["digits"], n_boot=20).set_index(["training", "predictor"])
     assert t.loc[("one step for all", "lambda_min"), "Kendall tau"] == pytest.approx(1.0)
     assert t.loc[("own step (scale removed)", "lambda_min / mean diagonal"), "Kendall tau"] == pytest.approx(-1.0)
     assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)
     loss = np.exp(-rng.uniform(0, 1, (3, 4, 1)) * np.arange(5))  # speed = the drawn rate x 4 steps
     R = {"digits_loss": loss}
-    f = ch05_dag.figure3_speeds(R, ["digits"])
+    f = figure3_speeds(R, ["digits"])
     np.testing.assert_allclose(f["speed (mean)"], np.log(loss[..., 0] / loss[..., -1]).mean(1))
 
 

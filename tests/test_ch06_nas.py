@@ -1,21 +1,23 @@
-"""convlib.experiments.ch06_nas: the tables of chapter 06 on inputs whose answers are known."""
+"""convlib.pages.ch06_nas: the tables of chapter 06 on inputs whose answers are known (and the shards of
+convlib.experiments.ch06_nas)."""
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
 from convlib import registry
-from convlib.experiments import ch06_nas as ch
+from convlib.experiments.ch06_nas import cell_shards, naswot_scores, region_counts, tenas_shards
 from convlib.nas import benchmark, in_box
+from convlib.pages import ch06_nas as ch
 
 
 def test_shards_cover_the_space_once():
-    shards = ch.cell_shards(n_cells=benchmark.N_CELLS)
+    shards = cell_shards(n_cells=benchmark.N_CELLS)
     assert len(shards) == 16 and shards[0] == "00000-01000" and shards[-1] == "15000-15625"
     assert sum(len(registry.span(s)) for s in shards) == benchmark.N_CELLS
     with pytest.raises(ValueError, match="n_cells must be in 1..15625"):
-        ch.cell_shards(n_cells=0)
-    assert ch.tenas_shards([0, 3]) == ["TENAS-0", "TENAS_DAG-0", "TENAS-3", "TENAS_DAG-3"]
+        cell_shards(n_cells=0)
+    assert tenas_shards([0, 3]) == ["TENAS-0", "TENAS_DAG-0", "TENAS-3", "TENAS_DAG-3"]
 
 
 def test_multiple_r_is_the_root_of_the_least_squares_r2():
@@ -77,8 +79,8 @@ def test_recheck_scores_the_cells_again(monkeypatch):
     monkeypatch.setattr(ch.scores, "NASWOT_BATCH", 8)
     monkeypatch.setattr(ch.scores, "LR_SAMPLES", 50)
     monkeypatch.setattr(ch.scores, "LR_BATCHES", 1)
-    W = ch.naswot_scores(n_cells=12, seed=0, shard="00-12")
-    R = ch.region_counts(n_cells=12, seed=0, shard="00-12")
+    W = naswot_scores(n_cells=12, seed=0, shard="00-12")
+    R = region_counts(n_cells=12, seed=0, shard="00-12")
     check = ch.recheck(W, R, 2, 0)
     assert len(check) == 2 and check.index[0] == np.flatnonzero(np.isfinite(W["naswot"]))[0]
     np.testing.assert_allclose(check["NASWOT now"], check["NASWOT cached"], rtol=1e-9)

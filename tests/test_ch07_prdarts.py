@@ -1,5 +1,5 @@
-"""convlib.experiments.ch07_prdarts: the chapter's tables, summaries and verdicts on hand-worked inputs, and
-the cited numbers of Zhou et al. (2020)."""
+"""convlib.pages.ch07_prdarts: the chapter's tables, summaries and verdicts on hand-worked inputs, and the cited
+numbers of Zhou et al. (2020); the search shards of convlib.experiments.ch07_prdarts."""
 import math
 
 import numpy as np
@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from convlib import darts
-from convlib.experiments import ch07_prdarts as ch07
+from convlib.experiments.ch07_prdarts import VARIANTS, search_grid, search_shards
 from convlib.nas import benchmark
+from convlib.pages import ch07_prdarts as ch07
 
 PR = np.arange(1.0, 11.0)
 
@@ -204,7 +205,7 @@ def test_every_float_the_page_prints_has_its_format():
     import re
 
     from convlib import ROOT
-    from convlib.experiments import ch02_nngp
+    from convlib.pages import ch02_nngp
 
     for nb, formats in (("07_pr_darts", ch07.FORMATS), ("02_nngp_propagation", ch02_nngp.FORMATS)):
         cells = json.loads((ROOT / "book" / f"{nb}.ipynb").read_text())["cells"]
@@ -228,24 +229,24 @@ def test_page_figures_carry_a_legend_for_every_colour():
 
 # ------------------------------------------------------------------ the searches: shards, one rule, gradient share
 def test_search_shards_and_grid():
-    ids = ch07.search_shards(["darts", "gates_tau1"], [0, 3])
+    ids = search_shards(["darts", "gates_tau1"], [0, 3])
     assert ids == ["darts-0", "darts-3", "gates_tau1-0", "gates_tau1-3"]
     assert [i.rsplit("-", 1) for i in ids][2] == ["gates_tau1", "0"]
     with pytest.raises(ValueError, match="variants must be among"):
-        ch07.search_shards(["darts", "enas"], [0])
+        search_shards(["darts", "enas"], [0])
     parts = [{"variant": [v], "seed": np.array([s]), "acc_top2": np.array([[10 * i, 10 * i + 1]]),
               "picks_top2": [f"p{i}"]} for i, (v, s) in enumerate((("darts", 0), ("darts", 3), ("prdarts", 0),
                                                                     ("prdarts", 3)))]
-    S = ch07.search_grid(parts)
+    S = search_grid(parts)
     assert S["acc_top2"].shape == (2, 2, 2) and S["acc_top2"][1, 0, 1] == 21  # variant 1, seed 0, epoch 1
     assert S["seed"].tolist() == [0, 3, 0, 3] and S["picks_top2"] == ["p0", "p1", "p2", "p3"]
 
 
 def test_the_gates_only_variant_switches_off_the_path_term_alone():
-    gates, pr = darts.SearchConfig(**ch07.VARIANTS["gates_tau1"]), darts.SearchConfig(**ch07.VARIANTS["prdarts_tau1"])
+    gates, pr = darts.SearchConfig(**VARIANTS["gates_tau1"]), darts.SearchConfig(**VARIANTS["prdarts_tau1"])
     assert gates.lambdas[2] == 0 and gates.lambdas[:2] == pr.lambdas[:2] and pr.lambdas[2] > 0
     assert (gates.method, gates.tau_start, gates.tau_end) == (pr.method, pr.tau_start, pr.tau_end) == ("prdarts", 1.0, 0.1)
-    assert darts.SearchConfig(**ch07.VARIANTS["prdarts"]).tau_start == 10.0
+    assert darts.SearchConfig(**VARIANTS["prdarts"]).tau_start == 10.0
 
 
 def _search_result(rule_skips: dict) -> dict:

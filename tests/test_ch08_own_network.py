@@ -1,16 +1,17 @@
-"""Chapter 08's experiment and the helpers its page calls."""
+"""Chapter 08's experiment (convlib.experiments.ch08_own_network) and the helpers its page calls (convlib.pages)."""
 import importlib.metadata
 import math
 
 import numpy as np
 
-from convlib.experiments import ch08_own_network as ch08
+from convlib.experiments.ch08_own_network import networks
+from convlib.pages import ch08_own_network as ch08
 
 TINY = "convlib.experiments.ch08_own_network."
 
 
 def test_networks_scores_each_model_with_its_version():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
+    R = networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
     # TinyResNet(4 blocks) + stem and classifier: 2^4 paths of depth 2 + 2 j, j blocks taken: d = 4 + 2 = 6
     assert R["paths"] == ["16", "16", "16"] and R["depth"][0] == 6.0 and R["longest"][0] == 10
     # TinyDenseNet(4 layers) + stem and classifier: 2^4 paths, mean depth 4/2 + 2 = 4
@@ -20,7 +21,7 @@ def test_networks_scores_each_model_with_its_version():
 
 
 def test_table_is_formatted_strings_without_nan():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
+    R = networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
     t = ch08.table(R)
     assert list(t.index) == ["TinyResNet", "TinyDenseNet"] and t.index.name == "model"
     assert t.map(lambda v: isinstance(v, str) and "nan" not in v.lower()).all().all()
@@ -29,7 +30,7 @@ def test_table_is_formatted_strings_without_nan():
 
 
 def test_facts_find_coinciding_models_and_count_boxes():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
+    R = networks([TINY + "TinyResNet", TINY + "TinyDenseNet", TINY + "TinyResNet"], [])
     cells = ch08.nb201_plane()
     f = ch08.facts(R, cells)
     assert f["same_dm"] == "TinyResNet and TinyResNet" and f["in_any_box"] == 0
@@ -46,7 +47,7 @@ def test_display_names():
 
 
 def test_plane_figure_draws_every_model():
-    R = ch08.networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
+    R = networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
     fig = ch08.plane_figure(R, ch08.nb201_plane())
     ax = fig.axes[0]
     assert {t.get_text() for t in ax.texts} == {"TinyResNet", "TinyDenseNet"}
@@ -73,7 +74,7 @@ def test_nb201_network_composes_its_cells():
     d = 1 + 15 d_cell + 2 (2 + 1) / 2 + 1."""
     from convlib import theory
 
-    R = ch08.networks([], [BEST, "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"])
+    R = networks([], [BEST, "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"])
     d_cell, _ = theory.effective_depth_width(BEST)
     assert R["paths"][0] == str(4 * theory.n_paths(BEST) ** 15)
     assert math.isclose(R["depth"][0], 1 + 15 * d_cell + 3 + 1)

@@ -215,7 +215,7 @@ def test_a_committed_gpu_profile_is_no_orphan_is_checked_and_is_what_the_book_re
     _committed(store)
     assert runner.book_profile() == paper  # nothing of the gpu profile is stored yet
     note = status_page.profile_note("00_toy", paper)
-    assert f"`n` 20 (here 12)" in note and "not committed yet" in note
+    assert "`n` 20 (here 12)" in note and "not committed yet" in note
     runner.run(profile=str(gpu), only=["toy.sum"], allow_dirty=True, progress=False)
     _committed(store)
     rows = runner.status(paper)

@@ -5,6 +5,9 @@ from scipy import stats
 
 from convlib.dag import FIGURE3
 from convlib.experiments import ch02_nngp, ch03_convergence, ch04_depth_width
+from convlib.pages import ch02_nngp as ch02_page
+from convlib.pages import ch03_convergence as ch03_page
+from convlib.pages import ch04_depth_width as ch04_page
 
 pytestmark = pytest.mark.requires_data("mnist")
 FIG3 = list(FIGURE3.values())
@@ -53,40 +56,39 @@ def test_depth_and_width_principles_on_the_mlp_space():
 
 def test_paper_closed_forms_and_remark33_at_the_smoke_scale():
     C = ch02_nngp.closed_forms("mnist", 8, 0)
-    assert ch02_nngp.closed_forms_agree(C) and C["k0_diag_error"] < 1e-12
+    assert ch02_page.closed_forms_agree(C) and C["k0_diag_error"] < 1e-12
     R = ch02_nngp.remark33("mnist", 8, 0, 2)
-    assert ch02_nngp.routes_step_is_exactly_the_repeated_dags(R) and R["repeated"].any()
-    assert ch02_nngp.means_are_constant(R)                           # Remark 3.3's premise
-    means, _ = ch02_nngp.remark33_steps(R)
+    assert ch02_page.routes_step_is_exactly_the_repeated_dags(R) and R["repeated"].any()
+    assert ch02_page.means_are_constant(R)                           # Remark 3.3's premise
+    means, _ = ch02_page.remark33_steps(R)
     assert means["DAGs changed"] > 0
 
 
 def test_eq12_and_lemma33_over_the_spaces_at_the_smoke_scale():
     R = ch03_convergence.eq12("mnist", 8, 0)
-    rows = {(r["space"], r["kernel"], r["bound"]): r for r in ch03_convergence.eq12_checks(R)}
+    rows = {(r["space"], r["kernel"], r["bound"]): r for r in ch03_page.eq12_checks(R)}
     assert len(rows) == 8 and rows[("NAS-Bench-201", "exact", "Eq. 12")]["DAGs"] < 15625
     for space in ("MLP-DAGs", "NAS-Bench-201"):
         assert rows[(space, "paper", "Lemma 3.3")]["violations"] == 0 == rows[(space, "exact", "Lemma 3.3")]["violations"]
         assert rows[(space, "paper", "Eq. 12")]["violations"] == 0
     assert np.all(R["eq12"] <= R["lemma33_paper"] + 1e-12)            # Jensen: Eq. 12 is below the recursion's 2x2 bound
-    assert ch03_convergence.lemma31_check(R)["holds"]
+    assert ch03_page.lemma31_check(R)["holds"]
     T = ch03_convergence.theorem31("mnist", 8, 0, FIG3)
-    assert list(T["n_paths"]) == [1, 3, 4] and ch03_convergence.paper_bound_is_implied(T)
-    assert ch03_convergence.figure3_in_order(R, "eq12") and ch03_convergence.figure3_in_order(R, "lambda_paper")
-    S = ch04_depth_width.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
+    assert list(T["n_paths"]) == [1, 3, 4] and ch03_page.paper_bound_is_implied(T)
+    assert ch03_page.figure3_in_order(R, "eq12") and ch03_page.figure3_in_order(R, "lambda_paper")
+    S = ch04_page.summary_fits(ch04_depth_width.eq12_summary("mnist", 8, 0))
     assert len(S) == 4 and all(0 <= r["linear"] <= r["any function"] + 1e-12 <= 1 + 1e-12 for r in S)
 
 
 def test_scale_free_table_divides_by_the_mean_diagonal():
     from convlib.dag import FIGURE3
-    from convlib.experiments import ch03_convergence
 
     dags = ["0_00_000", *FIGURE3.values()]
     S = {"dags": dags}
     for kernel in ("exact", "ntk"):
         S |= {f"{kernel}_lam": np.array([0.0, 1.0, 2.0, 3.0]), f"{kernel}_diag": np.array([0.0, 1.0, 4.0, 12.0]),
               f"{kernel}_lmax": np.array([0.0, 10.0, 40.0, 90.0])}
-    t = ch03_convergence.scale_free_table(S)
+    t = ch03_page.scale_free_table(S)
     np.testing.assert_allclose(t["lambda_min / mean diagonal"][:3], [1.0, 0.5, 0.25])
     np.testing.assert_allclose(t["condition number"][:3], [10.0, 20.0, 30.0])
     assert list(t["DAG"][:3]) == [f"{n} {a}" for n, a in FIGURE3.items()]

@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from convlib.experiments import ch02_nngp, ch03_convergence, ch04_depth_width
+from convlib.experiments.ch02_nngp import figure3_closed_forms, lemma32
+from convlib.pages import ch02_nngp, ch03_convergence, ch04_depth_width
 
 
 def h(C):
@@ -13,8 +14,8 @@ def h(C):
 
 def test_lemma32_on_a_kernel_of_diagonal_two_and_the_figure3_forms_on_orthogonal_inputs():
     c = 0.3
-    np.testing.assert_allclose(ch02_nngp.lemma32(np.array([[2, 2 * c], [2 * c, 2]])), [[2, 2 * h(c)], [2 * h(c), 2]], rtol=1e-14)
-    forms = ch02_nngp.figure3_closed_forms(np.eye(2))       # K_ij^(0) = 0, so f(K^(0)) has 1/pi off the diagonal
+    np.testing.assert_allclose(lemma32(np.array([[2, 2 * c], [2 * c, 2]])), [[2, 2 * h(c)], [2 * h(c), 2]], rtol=1e-14)
+    forms = figure3_closed_forms(np.eye(2))       # K_ij^(0) = 0, so f(K^(0)) has 1/pi off the diagonal
     want = {"2_02_002": (1, h(h(1 / math.pi))), "1_01_222": (3, 3 / math.pi), "2_21_112": (4, 2 * h(1 / math.pi) + 1 / math.pi)}
     for text, (diag, off) in want.items():
         np.testing.assert_allclose(forms[text], [[diag, off], [off, diag]], rtol=1e-14)

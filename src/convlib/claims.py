@@ -150,8 +150,8 @@ def exact(value: float, detail: str = "") -> Measured:
 # ---- chapter 01 / 02
 @ours("nb201_cells", "nb201_unique")
 def _spaces(key: str, profile: str) -> Measured:
-    from convlib.experiments.ch01_spaces import agreement
     from convlib.nas import benchmark
+    from convlib.pages.ch01_spaces import agreement
 
     R = result("ch01.spaces", profile)
     if key == "nb201_cells":
@@ -184,7 +184,7 @@ def _slack(key: str, profile: str) -> Measured:
 
 
 def _eq12_row(space: str, kernel: str, profile: str) -> dict:
-    from convlib.experiments import ch03_convergence
+    from convlib.pages import ch03_convergence
 
     rows = ch03_convergence.eq12_checks(result("ch03.eq12", profile))
     return next(r for r in rows if r["space"] == space and r["kernel"] == kernel and r["bound"] == "Eq. 12")
@@ -199,7 +199,7 @@ def _eq12(key: str, profile: str) -> Measured:
 
 @ours("fig3_lambda_order", "fig3_lambda_order_scale_free")
 def _fig3_order(key: str, profile: str) -> Measured:
-    from convlib.experiments import ch03_convergence
+    from convlib.pages import ch03_convergence
 
     S = result("ch03.scale_free", profile)
     lam = ch03_convergence.figure3_values(S, S["exact_lam"])
@@ -288,7 +288,7 @@ def _space(key: str, profile: str) -> Measured:
 # ---- chapter 06
 @functools.cache
 def _nas(profile: str) -> dict:
-    from convlib.experiments import ch06_nas as ch
+    from convlib.pages import ch06_nas as ch
 
     p = _section("06_nas_speedup", profile)
     W = result("ch06.naswot", profile)
@@ -334,7 +334,7 @@ def _tenas(key: str, profile: str) -> Measured:
 
 @ours("table3_1", "table3_0.75", "table3_0.5", "table3_0.25")
 def _table3(key: str, profile: str) -> Measured:
-    from convlib.experiments import ch06_nas as ch
+    from convlib.pages import ch06_nas as ch
 
     p, nas = _section("06_nas_speedup", profile), _nas(profile)
     f = float(key.split("_")[1])
@@ -368,7 +368,7 @@ def _thm1(key: str, profile: str) -> Measured:
 
 @ours("thm4_rate")
 def _thm4(key: str, profile: str) -> Measured:
-    from convlib.experiments import ch07_prdarts as ch07
+    from convlib.pages import ch07_prdarts as ch07
 
     T4 = result("ch07.theorem4", profile)
     ok = ch07.converged(T4)
@@ -555,7 +555,7 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
     with depth at its own step (``tau_own_depth_<ds>``), the Figure-3 speed differences at their own steps
     (``fig3_own_<ds>_2v1`` / ``_3v2``), and ``scale_verdict``: a sentence the intervals decide."""
-    from convlib.experiments import ch03_convergence
+    from convlib.pages import ch03_convergence
 
     profile = profile or registry.active_profile()
     t = table(profile).set_index("key")

@@ -1,4 +1,5 @@
-"""Chapter experiments, registered in ``convlib.registry.REGISTRY`` on import (one module a chapter)."""
+"""Chapter experiments, registered in ``convlib.registry.REGISTRY`` on import (one module a chapter): the cached
+computations and every function and constant they call; what a page shows from them is in ``convlib.pages``."""
 from convlib.experiments import (
     ch01_spaces,  # noqa: F401
     ch02_nngp,  # noqa: F401

@@ -1,4 +1,4 @@
-"""Chapter 01: the two search spaces, their canonical forms, and effective depth/width of every cell."""
+"""Chapter 01's cached computations: the two search spaces, their canonical forms, each cell's effective depth/width."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,16 +34,4 @@ def spaces(mlp_nodes: int, n_cells: int) -> dict:
     }
 
 
-def agreement(ours: np.ndarray, theirs) -> dict[str, int]:
-    """How two partitions of the same cells agree: class counts, joint classes, and the classes of
-    each side that hold more than one class of the other (``ours`` and ``theirs`` are labels per cell)."""
-    import pandas as pd
-
-    t = pd.DataFrame({"ours": np.asarray(ours), "theirs": np.asarray(theirs)})
-    return {"ours": int(t["ours"].nunique()), "theirs": int(t["theirs"].nunique()),
-            "joint": int(t.groupby(["ours", "theirs"]).ngroups),
-            "ours_merging": int((t.groupby("ours")["theirs"].nunique() > 1).sum()),
-            "theirs_merging": int((t.groupby("theirs")["ours"].nunique() > 1).sum())}
-
-
-__all__ = ["spaces", "agreement"]
+__all__ = ["spaces"]

@@ -1,4 +1,4 @@
-"""Chapter 08: effective depth and width of whole networks (``convlib.netgraph``) beside the NAS-Bench-201 cells.
+"""Chapter 08's cached computation: effective depth and width of whole networks (``convlib.netgraph``).
 
 ``ch08.networks`` scores a list of models named as on the command line (``torchvision.models.resnet50``,
 ``path/to/file.py:factory``); the paper profile names torchvision's families, which need the optional
@@ -6,21 +6,14 @@ torchvision environment (``make venv-tv``), the smoke profile the small modules 
 from __future__ import annotations
 
 import importlib.metadata
-import math
-import re
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from convlib import dag, netgraph, registry, theory
-from convlib.nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
+from convlib import dag, netgraph, registry
 from convlib.nas.network import Network
-
-BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
-ABBREVIATED = {"NAS-Bench-201": "NB201"}  # table headers stay narrow
 
 
 class TinyResNet(nn.Module):
@@ -116,113 +109,4 @@ def networks(models: list[str], nb201_archs: list[str]) -> dict:
     }
 
 
-def nb201_plane() -> pd.DataFrame:
-    """The distinct (d, m) of the NAS-Bench-201 cells with the number of cells at each."""
-    dw = pd.DataFrame([theory.effective_depth_width(a) for a in dag.nb201_cells()], columns=["d", "m"])
-    return dw.value_counts().rename("cells").reset_index()
-
-
-def table(R: dict) -> pd.DataFrame:
-    """One row a model (indexed by its name): d, m, log2 of the number of paths, parameterised layers, the
-    range of path depths, whether it lies in each box, and seconds; every cell a formatted string."""
-    dm = np.column_stack([R["depth"], R["width"]])
-    rows = {
-        "d": [f"{d:.2f}" for d in R["depth"]],
-        "m": [f"{m:.3e}" for m in R["width"]],
-        "log2 paths": [f"{math.log2(int(p)):.2f}" for p in R["paths"]],
-        "layers": [f"{n:,}" for n in R["layers"]],
-        "path depths": [f"{a}-{b}" for a, b in zip(R["shortest"], R["longest"])],
-        **{f"{ABBREVIATED.get(name, name)} box": ["in" if i else "out" for i in in_box(dm, *box)]
-           for name, box in BOXES.items()},
-        "seconds": [f"{t:.2f}" for t in R["seconds"]],
-    }
-    return pd.DataFrame(rows, index=pd.Index([short(s) for s in R["models"]], name="model"))
-
-
-NAMES = ((r"wide_resnet(\d+)_(\d+)", r"WRN-\1-\2"), (r"resnet(\d+)", r"ResNet-\1"), (r"densenet(\d+)", r"DenseNet-\1"),
-         (r"vgg(\d+)", r"VGG-\1"), (r"mobilenet_v(\d)", r"MobileNetV\1"), (r"efficientnet_b(\d)", r"EfficientNet-B\1"))
-
-
-def short(spec: str) -> str:
-    """The display name of a model spec: the callable's name, torchvision's written as in its papers
-    (``torchvision.models.resnet50`` -> ``ResNet-50``)."""
-    if spec.startswith("nb201:"):
-        d, m = theory.effective_depth_width(spec[len("nb201:"):])
-        return f"NB201 net, cell ({d:.2f}, {m:.2f})"
-    name = spec.rpartition(":")[2].rpartition(".")[2]
-    for pattern, written in NAMES:
-        if re.fullmatch(pattern, name):
-            return re.sub(pattern, written, name)
-    return name
-
-
-def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
-    """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
-    the largest path count, models sharing (d, m), how many of the models whose name gives a depth
-    (ResNet-50) have a longest path of that depth, how many lie in a box, the slowest time, and the
-    NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
-    names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
-    most = int(np.argmax([int(p) for p in R["paths"]]))
-    groups = pd.Series(names).groupby([np.round(d, 9), np.round(m, 9)]).agg(list)
-    same = [" and ".join(g) for g in groups if len(g) > 1]
-    dm = np.column_stack([d, m])
-    live = cells[cells["d"] > 0]
-    named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
-                                                          for x in names), R["longest"]) if n]
-    packages = {f"{s.partition('.')[0]} {v}" for s, v in zip(R["models"], R["versions"]) if ":" not in s}
-    return {
-        "n_models": len(names), "versions": ", ".join(sorted(packages)) or "-", "torch_version": R["torch"],
-        "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
-        "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
-        "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
-        "same_dm": "; ".join(same) if same else "none",
-        "named_depths": len(named), "named_equal": sum(a == b for a, b in named),
-        "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
-        "slowest": names[int(np.argmax(R["seconds"]))], "slowest_s": float(R["seconds"].max()),
-        "nb201_live": int(live["cells"].sum()),
-        "nb201_in_box": int(live["cells"][in_box(live[["d", "m"]].to_numpy())].sum()),
-        "nb201_max_d": float(cells["d"].max()), "nb201_max_m": float(cells["m"].max()),
-        **nb201_network_facts(R),
-    }
-
-
-def nb201_network_facts(R: dict) -> dict[str, object]:
-    """For the first NAS-Bench-201 network of ``R``: its cell's (d, m) (``theory``), whether the cell is in
-    the box, and the network's (d, m); dashes when there is none."""
-    k = next((i for i, s in enumerate(R["models"]) if s.startswith("nb201:")), None)
-    if k is None:
-        return {key: "-" for key in ("nb201_cell_d", "nb201_cell_m", "nb201_cell_in_box", "nb201_net_d", "nb201_net_m")}
-    cell = theory.effective_depth_width(R["models"][k][len("nb201:"):])
-    return {"nb201_cell_d": cell[0], "nb201_cell_m": cell[1], "nb201_cell_in_box": "inside" if in_box(cell)[0]
-            else "outside", "nb201_net_d": float(R["depth"][k]), "nb201_net_m": float(R["width"][k])}
-
-
-def plane_figure(R: dict, cells: pd.DataFrame):
-    """The (d, m) plane on log axes: the NAS-Bench-201 cells with a parameterised path (area by count),
-    the two boxes, and each model, labelled."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    live = cells[cells["d"] > 0]
-    ax.scatter(live["d"], live["m"], s=4 + 60 * live["cells"] / live["cells"].max(), color="#999999",
-               alpha=0.6, label="NAS-Bench-201 cells")
-    for (name, ((d0, d1), (m0, m1))), colour in zip(BOXES.items(), ("#E69F00", "#009E73")):
-        ax.add_patch(Rectangle((d0, m0), d1 - d0, m1 - m0, fill=False, lw=1.5, ec=colour, label=f"{name} box"))
-    ax.scatter(R["depth"], R["width"], color="#0072B2", zorder=3, label="whole networks")
-    points = pd.DataFrame({"name": [short(s) for s in R["models"]], "d": R["depth"], "m": R["width"]})
-    labels = points.groupby(["d", "m"], sort=True)["name"].agg(" = ".join).reset_index()
-    d, logm = labels["d"].to_numpy(), np.log10(labels["m"].to_numpy())
-    for i, row in labels.iterrows():  # coinciding models share one label; left of a point crowded on its right
-        crowded = np.any((d > d[i]) & (d <= 2 * d[i]) & (np.abs(logm - logm[i]) < 1))
-        ax.annotate(row["name"], (row["d"], row["m"]), xytext=(-6 if crowded else 6, 0), textcoords="offset points",
-                    fontsize=8, va="center", ha="right" if crowded else "left")
-    ax.set(xscale="log", yscale="log", xlabel="effective depth d (parameterised layers per path)",
-           ylabel="effective width m (deep paths / d)")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-
-__all__ = ["TinyResNet", "TinyDenseNet", "networks", "nb201_plane", "table", "short", "facts", "plane_figure"]
+__all__ = ["TinyResNet", "TinyDenseNet", "networks"]

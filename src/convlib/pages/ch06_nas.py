@@ -1,0 +1,266 @@
+"""Chapter 06's page: the searches replayed on the cached scores, Tables 2 and 3, Figure 5, ranks and costs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from convlib import paper, present, theory
+from convlib.experiments.ch06_nas import TENAS_VARIANTS
+from convlib.nas import benchmark, in_box, scores, search
+
+
+def depth_width() -> np.ndarray:
+    """(15625, 2) effective depth and width of every cell, in benchmark index order."""
+    return np.array([theory.effective_depth_width(a) for a in benchmark.load()["arch"]])
+
+
+def summary(picks: np.ndarray, evaluated, seconds) -> dict:
+    """Mean and std (ddof=1 over runs) of the picked cells' test accuracy on each dataset, with the
+    mean number of networks evaluated and mean search seconds per run."""
+    t = benchmark.load()
+    row = {}
+    for ds in benchmark.DATASETS:
+        acc = t[ds].to_numpy()[picks]
+        row[ds] = acc.mean()
+        row[ds + "_std"] = acc.std(ddof=1) if len(acc) > 1 else np.nan
+    row["evaluated"] = float(np.mean(evaluated))
+    row["seconds"] = float(np.mean(seconds))
+    return row
+
+
+def wot_rows(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int,
+             box: tuple | None = None) -> dict:
+    """WOT and WOT+DAG (kept box ``box`` = (depth range, width range), default the released code's) over
+    ``n_runs`` searches, each drawing ``n_samples`` of the scored cells with replacement, as the release
+    does; ``dw`` holds the (d, m) of every benchmark index."""
+    keep = in_box(dw[naswot["index"]], *(box or ()))
+    rows = {}
+    for name, mask in (("WOT", None), ("WOT+DAG", keep)):
+        r = search.sample_search(naswot["naswot"], naswot["naswot_s"], mask, n_samples=n_samples,
+                                 n_runs=n_runs, seed=search_seed)
+        rows[name] = summary(naswot["index"][r.pick], r.evaluated, r.seconds)
+    return rows
+
+
+def tenas_rows(T: dict) -> dict:
+    """TENAS and TENAS+DAG summaries over the seeds of ``ch06.tenas``."""
+    variant = np.asarray(T["variant"])
+    return {v: summary(T["index"][variant == v], T["evaluated"][variant == v], T["seconds"][variant == v])
+            for v in TENAS_VARIANTS}
+
+
+def tenas_picks(T: dict) -> pd.DataFrame:
+    """One row per TENAS search: variant, seed, the picked cell, its test accuracies, seconds, networks scored."""
+    t = benchmark.load()
+    return pd.DataFrame({"variant": T["variant"], "seed": T["seed"], "arch": t["arch"].to_numpy()[T["index"]],
+                         **{ds: t[ds].to_numpy()[T["index"]] for ds in benchmark.DATASETS},
+                         "seconds": T["seconds"], "networks scored": T["evaluated"]})
+
+
+def tenas_picks_table(T: dict) -> present.Table:
+    """:func:`tenas_picks` for the page: each pick as ``present.cell_code``, seconds without decimals."""
+    picks = tenas_picks(T)
+    picks = picks.assign(arch=picks["arch"].map(present.cell_code)).rename(columns={"arch": "cell"})
+    return present.table(picks, {"seconds": "{:,.0f}"}, caption="The pick of every TENAS search; " + present.CELL_KEY)
+
+
+RECHECK_RTOL = 1e-9  # a cached NASWOT score agrees with a new one within this relative difference
+
+
+def recheck(naswot: dict, regions: dict, n: int, seed: int) -> pd.DataFrame:
+    """``n`` connected cells spread evenly over the scored range, scored again now beside their cached
+    NASWOT score and region count (same minibatch seed), and the verdict per cell: ``agrees`` when the
+    scores are within ``RECHECK_RTOL`` relative and the region counts are equal."""
+    live = np.flatnonzero(np.isfinite(naswot["naswot"]))
+    pick = live[np.linspace(0, len(live) - 1, n).round().astype(int)]
+    archs = benchmark.load()["arch"].to_numpy()[naswot["index"][pick]]
+    now = scores.score_cells(archs, seed, ("naswot", "regions"))
+    out = pd.DataFrame({"NASWOT cached": naswot["naswot"][pick], "NASWOT now": now["naswot"],
+                        "regions cached": regions["regions"][pick], "regions now": now["regions"]},
+                       index=pd.Index(naswot["index"][pick], name="benchmark index"))
+    out["agrees"] = np.isclose(out["NASWOT now"], out["NASWOT cached"], rtol=RECHECK_RTOL, atol=0) & (
+        out["regions now"] == out["regions cached"])
+    return out
+
+
+def table2(rows: dict) -> pd.DataFrame:
+    """Our rows (``wot_rows`` and ``tenas_rows`` merged) beside every row of Chen et al. (2022) Table 2:
+    per dataset our mean, std, the paper's mean, std and the difference; then the search cost."""
+    ours = pd.DataFrame(rows).T
+    theirs, their_std = paper.table("chen2022", "table2"), paper.table("chen2022", "table2", "std")
+    out = pd.DataFrame(index=list(theirs.index))
+    for ds in benchmark.DATASETS:
+        out[(ds, "ours")] = ours[ds]
+        out[(ds, "ours std")] = ours[ds + "_std"]
+        out[(ds, "paper")] = theirs[ds]
+        out[(ds, "paper std")] = their_std[ds]
+        out[(ds, "diff")] = ours[ds] - theirs[ds]
+    out[("cost", "networks scored")] = ours["evaluated"]
+    out[("cost", "ours (s)")] = ours["seconds"]
+    out[("cost", "paper (GPU s)")] = theirs["seconds"]
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def savings(rows: dict) -> pd.DataFrame:
+    """The filter's saving of search time and of networks scored (% of the method without it), ours
+    beside the paper's (Table 2)."""
+    theirs = paper.table("chen2022", "table2")
+    out = {}
+    for base in ("WOT", "TENAS"):
+        a, b = rows[base], rows[base + "+DAG"]
+        out[base + "+DAG"] = {"time saved (%)": 100 * (1 - b["seconds"] / a["seconds"]),
+                              "networks saved (%)": 100 * (1 - b["evaluated"] / a["evaluated"]),
+                              "paper: time saved (%)": theirs.loc[base + "+DAG", "saving"]}
+    return pd.DataFrame(out).T
+
+
+def table3(naswot: dict, dw: np.ndarray, fractions, n_samples: int, n_runs: int, search_seed: int) -> pd.DataFrame:
+    """WOT+DAG with the text's centre-radius box at each ``fraction`` of the radius (``filter_box``):
+    share of the space kept, networks scored per run, mean accuracy on every dataset (CIFAR-100 std too),
+    beside Chen et al. (2022) Table 3 (CIFAR-100)."""
+    theirs = paper.table("chen2022", "table3")
+    theirs.index = theirs.index.astype(float)
+    rows = {}
+    for f in fractions:
+        box = filter_box(dw, f)
+        r = wot_rows(naswot, dw, n_samples, n_runs, search_seed, box=box)["WOT+DAG"]
+        rows[f] = {"kept share": float(in_box(dw, *box).mean()), "networks scored": r["evaluated"],
+                   **{ds: r[ds] for ds in benchmark.DATASETS}, "cifar100 std": r["cifar100_std"]}
+    out = pd.DataFrame(rows).T.rename_axis("fraction of radius")
+    out["paper cifar100"] = theirs["cifar100"].reindex(out.index)
+    out["diff cifar100"] = out["cifar100"] - out["paper cifar100"]
+    return out
+
+
+def figure5(dw: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """Chen et al. (2022) Figure 5: the cells grouped by their (effective depth, effective width) pair,
+    with the number of cells and the mean and std of the test accuracy on each dataset."""
+    key = pd.MultiIndex.from_arrays([np.round(dw[:, 0], 9), np.round(dw[:, 1], 9)], names=["depth", "width"])
+    frame = table[list(benchmark.DATASETS)].set_axis(key)
+    grouped = frame.groupby(level=[0, 1])
+    out = grouped.size().to_frame("cells")
+    for ds in benchmark.DATASETS:
+        out[ds] = grouped[ds].mean()
+        out[ds + "_std"] = grouped[ds].std(ddof=0)
+    return out
+
+
+def multiple_r(dw: np.ndarray, acc: np.ndarray) -> float:
+    """Multiple correlation R of ``acc`` on (d, m): the correlation of ``acc`` with its least-squares fit
+    ``a + b d + c m`` (the square root of the fit's R^2)."""
+    A = np.column_stack([np.ones(len(dw)), dw])
+    fit = A @ np.linalg.lstsq(A, acc, rcond=None)[0]
+    return float(np.corrcoef(fit, acc)[0, 1])
+
+
+def rank_table(measures: dict, table: pd.DataFrame) -> pd.DataFrame:
+    """Kendall tau-b of each measure with each dataset's test accuracy over the cells it covers:
+    ``measures`` maps a name to (values, benchmark indices); NaN values (no path) are left out."""
+    rows = {}
+    for name, (values, index) in measures.items():
+        values, index = np.asarray(values, float), np.asarray(index)
+        ok = np.isfinite(values)
+        rows[name] = {"cells": int(ok.sum()),
+                      **{f"tau {ds}": stats.kendalltau(values[ok], table[ds].to_numpy()[index[ok]]).statistic
+                         for ds in benchmark.DATASETS}}
+    return pd.DataFrame(rows).T
+
+
+def cost_table(results_by_measure: dict) -> pd.DataFrame:
+    """Seconds per scored cell on one intra-op thread (mean, median) and cells per second, per measure;
+    ``results_by_measure`` maps a measure to its ``ch06.<measure>`` result."""
+    rows = {}
+    for m, R in results_by_measure.items():
+        secs = R[m + "_s"][np.isfinite(R[m])]
+        rows[m] = {"cells": len(secs), "mean s/cell": secs.mean(), "median s/cell": float(np.median(secs)),
+                   "cells/s": 1 / secs.mean(), "total (h)": secs.sum() / 3600}
+    return pd.DataFrame(rows).T
+
+
+def param_counts() -> np.ndarray:
+    """Parameter count of every cell's benchmark network (CIFAR-10 head), in benchmark index order.
+
+    The count depends only on how many edges are 1x1 and 3x3 convolutions, so one network is built
+    per combination (28) and the counts are looked up."""
+    from convlib.nas.network import Network, param_count
+
+    archs = benchmark.load()["arch"]
+    keys = [(a.count("nor_conv_1x1"), a.count("nor_conv_3x3")) for a in archs]
+    built = {}
+    for k, a in zip(keys, archs):
+        if k not in built:
+            built[k] = param_count(Network(a))
+    return np.array([built[k] for k in keys])
+
+
+def filter_box(dw: np.ndarray, fraction: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Chen et al. (2022, Sec. 5.3): centre ``(max + min) / 2`` and radius ``(max - min) / 2`` of the
+    effective depth and width over the space (cells with d > 0), keep ``|d - d*| <= fraction r_d``
+    and ``|m - m*| <= fraction r_m``; returns the (depth, width) ranges."""
+    live = dw[dw[:, 0] > 0]
+    lo, hi = live.min(0), live.max(0)
+    centre, radius = (hi + lo) / 2, (hi - lo) / 2
+    return ((centre[0] - fraction * radius[0], centre[0] + fraction * radius[0]),
+            (centre[1] - fraction * radius[1], centre[1] + fraction * radius[1]))
+
+
+# ---------------------------------------------------------------------- Table 2 under both readings of the box
+BOX_READINGS = ("released", "half radius")
+
+
+def wot_runs(naswot: dict, n_samples: int, n_runs: int, search_seed: int, box: tuple | None = None,
+             dw: np.ndarray | None = None) -> dict:
+    """Per run of the random-sampling search (``n_runs`` runs of ``n_samples`` draws, ``search_seed``):
+    the picked cell's test accuracy on each dataset and the search seconds; WOT without a box (``box``
+    None), WOT+DAG with the kept box ``box`` = (depth range, width range) over the (d, m) ``dw``."""
+    keep = None if box is None else in_box(dw[naswot["index"]], *box)
+    r = search.sample_search(naswot["naswot"], naswot["naswot_s"], keep, n_samples=n_samples, n_runs=n_runs,
+                             seed=search_seed)
+    t = benchmark.load()
+    picks = naswot["index"][r.pick]
+    return {**{ds: t[ds].to_numpy()[picks] for ds in benchmark.DATASETS}, "seconds": r.seconds,
+            "evaluated": r.evaluated}
+
+
+def wot_readings(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int) -> dict:
+    """``wot_runs`` of WOT and of WOT+DAG under both readings of the paper's box: ``"released"`` (the
+    released code's ranges, ``nas.in_box`` defaults) and ``"half radius"`` (the text's centre and radius,
+    Sec. 5.3, at half the radius: ``filter_box(dw, 0.5)``). All three share the draws of each run."""
+    return {"WOT": wot_runs(naswot, n_samples, n_runs, search_seed),
+            "released": wot_runs(naswot, n_samples, n_runs, search_seed, (), dw),
+            "half radius": wot_runs(naswot, n_samples, n_runs, search_seed, filter_box(dw, 0.5), dw)}
+
+
+def readings_table(runs: dict) -> pd.DataFrame:
+    """WOT+DAG under each reading beside the paper's Table-2 row: mean accuracy per dataset, the time
+    saved against WOT, and the distance to the paper's entries (mean |ours - paper| over the three
+    datasets, in points, and |saving - paper's saving|)."""
+    theirs = paper.table("chen2022", "table2").loc["WOT+DAG"]
+    rows = {}
+    for reading in BOX_READINGS:
+        r = runs[reading]
+        acc = {ds: float(r[ds].mean()) for ds in benchmark.DATASETS}
+        saving = 100 * (1 - r["seconds"].mean() / runs["WOT"]["seconds"].mean())
+        rows[reading] = {**acc, "time saved (%)": saving,
+                         "mean |diff| to paper (points)": float(np.mean([abs(acc[ds] - theirs[ds])
+                                                                        for ds in benchmark.DATASETS])),
+                         "|diff| of saving (points)": abs(saving - theirs["saving"])}
+    rows["paper"] = {**{ds: float(theirs[ds]) for ds in benchmark.DATASETS}, "time saved (%)": float(theirs["saving"])}
+    return pd.DataFrame(rows).T.rename_axis("box")
+
+
+def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
+    """Which reading of the box lies nearer the paper's Table-2 row: by the accuracies (``closer_acc``) and by
+    the time saved (``closer_saving``)."""
+    ours = readings.loc[list(BOX_READINGS)]
+    return {"closer_acc": str(ours["mean |diff| to paper (points)"].idxmin()),
+            "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}
+
+
+__all__ = [
+    "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "tenas_picks_table", "recheck", "table2", "savings",
+    "table3", "figure5", "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS",
+    "wot_runs", "wot_readings", "readings_table", "closer_reading", "RECHECK_RTOL"
+]
