@@ -204,3 +204,12 @@ def test_merge_joins_shards_and_refuses_disagreement():
     assert set(out) == {"x", "m_speed", "c_speed"} and out["c_speed"] == 2.0
     with pytest.raises(ValueError, match="disagree"):
         ch05_dag.merge([a, {"x": np.arange(4)}])
+
+
+def test_figure4_length_reads_true_for_a_short_and_a_full_run():
+    from convlib.pages.ch05_dag import figure4_length
+
+    short, full = figure4_length(100), figure4_length(1000)
+    assert short["fig4_length"] == "100 epochs of them fit this CPU, not the release's 1,000"
+    assert short["fig4_span"].startswith("the first 100 of the release's 1,000 epochs")
+    assert "release's full length" in full["fig4_span"] and "not the release's" not in full["fig4_length"]

@@ -119,3 +119,10 @@ def test_wot_runs_are_the_searches_of_wot_rows_and_readings_share_their_draws():
     table = ch.readings_table(runs)
     assert list(table.index) == ["released", "half radius", "paper"]
     assert ch.closer_reading(table)["closer_acc"] in ch.BOX_READINGS
+
+
+def test_ntk_scope_names_a_sample_or_the_whole_space():
+    from convlib.pages.ch06_nas import ntk_scope
+
+    assert ntk_scope(250, 245) == "the 245 connected cells of a uniform sample of 250"
+    assert ntk_scope(15625, 15284) == "every connected cell (15,284 of 15,625)"

@@ -92,3 +92,22 @@ def test_scale_free_table_divides_by_the_mean_diagonal():
     np.testing.assert_allclose(t["lambda_min / mean diagonal"][:3], [1.0, 0.5, 0.25])
     np.testing.assert_allclose(t["condition number"][:3], [10.0, 20.0, 30.0])
     assert list(t["DAG"][:3]) == [f"{n} {a}" for n, a in FIGURE3.items()]
+
+
+def test_gd_bound_runs_counts_the_runs_above_the_bound_and_the_text_follows():
+    # two DAGs, three runs; bound (1/2)^k; run 2 (DAG 1) is above it at steps 1 and 2 by 1.5 and 1.2
+    bound = np.array([[1.0, 0.5, 0.25, 0.125]] * 2)
+    ratio = np.array([[1.0, 0.4, 0.2, 0.01], [1.0, 0.5, 0.25, 0.1], [1.0, 0.75, 0.3, 0.001]])
+    R = {"ratio": ratio, "bound": bound, "dag_index": np.array([0, 0, 1]), "eta": 0.5,
+         "lambda_max_ntk": np.array([1.0, 3.9])}
+    runs = ch03_page.gd_bound_runs(R, ["a", "b"])
+    assert runs["runs_over"] == 1 and runs["dags_over"] == ["b"] and runs["worst"] == pytest.approx(1.5)
+    assert runs["worst_step"] == 1 and runs["worst_steps"] == (1, 2) and runs["edge_dag"] == "b"
+    assert runs["last_slack"] == pytest.approx(1.25)   # run 1: 0.125 / 0.1
+    text = ch03_page.gd_bound_text(runs)
+    assert text["bound_verdict"] == "is exceeded in 1 of 3 runs"
+    assert "from step 1 to step 2, by up to a factor 1.500 at step 1" in text["bound_detail"]
+    assert "2.6% above" in text["bound_regime"]          # 2 / 1.95 - 1
+    R["ratio"] = np.minimum(ratio, bound[R["dag_index"]])  # every run at or below: the bound holds
+    text = ch03_page.gd_bound_text(ch03_page.gd_bound_runs(R, ["a", "b"]))
+    assert text["bound_verdict"] == "holds at every step of every run" and "1.0000" in text["bound_detail"]

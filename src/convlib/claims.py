@@ -176,10 +176,15 @@ def _recursion(key: str, profile: str) -> Measured:
 # ---- chapter 03
 @ours("thm31_slack")
 def _slack(key: str, profile: str) -> Measured:
+    from convlib.pages import ch03_convergence
+
     R = result("ch03.gd", profile)
     slack = R["bound"][R["dag_index"]][:, 1:] / R["ratio"][:, 1:]
     last = slack[:, -1]
-    return exact(slack.min(), f"{len(slack)} runs; at the last step the bound is {last.min():.3g} to "
+    runs = ch03_convergence.gd_bound_runs(R, list(_section("03_spectrum_and_convergence", profile)["dags"]))
+    over = (f"{runs['runs_over']} above the bound at some step (of {', '.join(runs['dags_over'])}, steps "
+            f"{runs['worst_steps'][0]}-{runs['worst_steps'][1]} at worst); " if runs["runs_over"] else "")
+    return exact(slack.min(), f"{len(slack)} runs; {over}at the last step the bound is {last.min():.3g} to "
                               f"{last.max():.3g} times the loss")
 
 

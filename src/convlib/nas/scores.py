@@ -7,8 +7,9 @@
 * ``ntk_cond`` (Chen et al. 2021, TENAS): the empirical NTK ``Theta = J J^T`` of the summed logits,
   ``J_i = d(sum_c f_c(x_i)) / d(weights)`` (every parameter named ``weight``, BN in train mode),
   over a minibatch of 72 images (TENAS' NAS-Bench-201 launcher), on TENAS' proxy network (C=3, N=1);
-  score ``lambda_max / lambda_min``. Lower is better. ``J`` comes from one forward and a pullback
-  vectorised over the outputs (``ntk_of``), not one backward per image.
+  score ``lambda_max / lambda_min``. Lower is better. ``J`` comes from one forward and one pullback
+  per image (``ntk_of``; train-mode BN couples the images): one after the other on the CPU, vectorised
+  over the images on a GPU.
 * ``linear_regions`` (TENAS): the number of distinct ReLU activation patterns of the thin proxy
   (one cell with C=1, no stem, then BN-ReLU) over 3 batches of 1,000 inputs, each a random 3x3 crop
   of one random channel of a training image (TENAS' ``Linear_Region_Collector`` settings). Higher is

@@ -138,7 +138,21 @@ def figure3_speeds(R: dict, datasets: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+RELEASE_EPOCHS = 1000  # the released mlp_code's Figure-4 run
+
+
+def figure4_length(epochs: int) -> dict[str, str]:
+    """How long our Figure-4 run is against the release's ``RELEASE_EPOCHS``, for the text: ``fig4_length``
+    (the sizes paragraph) and ``fig4_span`` (what the curves cover), true for either profile."""
+    if epochs < RELEASE_EPOCHS:
+        return {"fig4_length": f"{epochs:,} epochs of them fit this CPU, not the release's {RELEASE_EPOCHS:,}",
+                "fig4_span": f"the first {epochs:,} of the release's {RELEASE_EPOCHS:,} epochs, on a smaller "
+                             "training set, so they test the early part of the paper's curves"}
+    return {"fig4_length": f"{epochs:,} epochs of them, as many as the release's {RELEASE_EPOCHS:,}",
+            "fig4_span": f"{epochs:,} epochs, the release's full length, on a smaller training set"}
+
+
 __all__ = [
     "DATASET_NAMES", "rank_order", "figure3_gd_tables", "figure4_summary", "space_taus", "scale_table",
-    "figure3_speeds"
+    "figure3_speeds", "RELEASE_EPOCHS", "figure4_length",
 ]

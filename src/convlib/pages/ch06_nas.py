@@ -259,8 +259,17 @@ def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
             "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}
 
 
+def ntk_scope(drawn: int, scored: int) -> str:
+    """Which cells have an NTK condition number, for the text: every connected cell when the sample is the
+    whole space (``ntk_cells`` = 15,625, the gpu profile), else the connected ones of a uniform sample."""
+    if drawn >= benchmark.N_CELLS:
+        return f"every connected cell ({scored:,} of {benchmark.N_CELLS:,})"
+    return f"the {scored:,} connected cells of a uniform sample of {drawn:,}"
+
+
 __all__ = [
     "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "tenas_picks_table", "recheck", "table2", "savings",
     "table3", "figure5", "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS",
-    "wot_runs", "wot_readings", "readings_table", "closer_reading", "RECHECK_RTOL"
+    "wot_runs", "wot_readings", "readings_table", "closer_reading", "RECHECK_RTOL",
+    "ntk_scope",
 ]
