@@ -42,7 +42,7 @@ def gd_bound_text(runs: dict) -> dict[str, str]:
     nearest = "the DAG whose step is nearest the edge of its stable range"
     who = (f"all of {runs['edge_dag']}, {nearest}" if edge_only and runs["runs_over"] > 1 else
            f"of {runs['edge_dag']}, {nearest}" if edge_only else f"of {', '.join(runs['dags_over'])}")
-    worst = "it" if runs["runs_over"] == 1 else f"the worst ({runs['worst_dag']})"
+    worst = "it" if runs["runs_over"] == 1 else "the worst" if edge_only else f"the worst ({runs['worst_dag']})"
     return {"bound_verdict": f"is exceeded in {runs['runs_over']} of {runs['runs']} runs",
             "bound_detail": f"{who}: {worst} rises above the bound from step {first} to step {last}, by up to a "
                             f"factor {runs['worst']:.3f} at step {runs['worst_step']}, then falls far below it",
