@@ -216,6 +216,9 @@ def test_a_committed_gpu_profile_is_no_orphan_is_checked_and_is_what_the_book_re
     assert runner.book_profile() == paper  # nothing of the gpu profile is stored yet
     note = status_page.profile_note("00_toy", paper)
     assert "`n` 20 (here 12)" in note and "not committed yet" in note
+    other = tmp_path / "mine.yaml"  # a profile of one's own: computed when run, compared with nothing
+    other.write_text("00_toy: {n: 5, seed: 3, delay: 0.0}\n")
+    assert status_page.profile_note("00_toy", str(other)).endswith("not read from the committed results.")
     runner.run(profile=str(gpu), only=["toy.sum"], allow_dirty=True, progress=False)
     _committed(store)
     rows = runner.status(paper)

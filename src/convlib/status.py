@@ -94,13 +94,15 @@ def _value(v) -> str:
 
 
 def profile_note(chapter: str, profile: str | None = None) -> str:
-    """What a chapter says about where its numbers come from (markdown): the committed profile it was
-    executed with (``registry.active_profile``) and, where another committed profile's section differs,
-    its values beside this one's and whether its results for the chapter are committed."""
+    """What a chapter says about where its numbers come from (markdown): the profile it was executed with
+    (``registry.active_profile``) and, for a committed profile, where another committed profile's section
+    differs, its values beside this one's and whether its results for the chapter are committed."""
     name = profile or registry.active_profile()
     here = registry.profile(name).get(chapter, {})
     text = [f"The numbers on this page come from the **{name}** profile (`book/params/{name}.yaml`"
             + (f", {PURPOSE[name]})." if name in PURPOSE else ").")]
+    if name not in registry.COMMITTED_PROFILES:
+        return text[0] + " They were computed when the page was run, not read from the committed results."
     for other in (o for o in registry.COMMITTED_PROFILES if o != name):
         there = registry.profile(other).get(chapter, {})
         diff = [f"`{k}` {_value(there.get(k))} (here {_value(here.get(k))})" for k in sorted(set(here) | set(there))
