@@ -13,6 +13,10 @@ seed is ``derive(seed, role, *index)`` for a role listed in ``ROLES``:
   seeds) keep their formula, so ``results --recheck`` can hold them bit for bit.
 * ``CONSECUTIVE``: ``seed + index``, for a batch of networks whose member b must equal the same network
   built alone from ``seed + b`` (the PR-DARTS toy networks; ``mlp.DAGMLP`` takes such lists of seeds).
+
+Not derived here, so that the cached scores hold: chapter 06's one ``seed`` seeds its images, weights,
+crops and NTK sample directly (``nas.scores``, ``experiments.ch06_nas``), so the weights and TENAS' crops
+draw from the same torch stream; separating them means rescoring all 15,625 cells (about 2.5 CPU-hours).
 """
 from __future__ import annotations
 
