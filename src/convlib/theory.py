@@ -31,6 +31,7 @@ import torch
 from . import dag as _dag
 from . import validate
 from .dag import DAG, KIND, DAGLike
+from .device import Device
 from .kernels import gram_many, stem_kernel
 
 MAX_PATHS = 100_000
@@ -97,19 +98,19 @@ def effective_depth_width(dag: DAGLike) -> tuple[float, float]:
     return depth, (total - int(counts[0])) / depth
 
 
-def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> torch.Tensor:
+def gram(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device: Device = "auto") -> torch.Tensor:
     """Gram matrix of the output node: ``kernel`` is a name of ``kernels.KERNELS`` ("exact" NNGP, "paper"
     recursion, "ntk", "remark33")."""
     return gram_many([dag], X, kernel, device)[0]
 
 
-def lambda_min(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device="auto") -> float:
+def lambda_min(dag: DAGLike, X: torch.Tensor, kernel: str = "exact", device: Device = "auto") -> float:
     """Least eigenvalue of the output-node Gram matrix (0 for a cell whose output no path reaches);
     one DAG has nothing to share, so no canonical form is computed."""
     return float(lambda_min_many([dag], X, kernel, device, dedupe=False)[0])
 
 
-def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device="auto",
+def lambda_min_many(dags: Sequence[DAGLike], X: torch.Tensor, kernel: str = "exact", device: Device = "auto",
                     dedupe: bool = True) -> np.ndarray:
     """Least eigenvalues for many DAGs, batched: (B,) float64.
 
