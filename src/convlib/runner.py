@@ -75,8 +75,10 @@ def _shard_state(entry: results.Entry) -> tuple[str, str]:
     return "fresh", "rechecked" if "recheck" in prov else ""
 
 
-def _rows(profile: str, only: list[str] | None) -> tuple[list[Row], set[tuple[str, str]]]:
-    """One row per experiment of ``profile`` (``only`` those), and the (name, key) pairs it asks for."""
+def _rows(profile: str, only: list[str] | None,
+          keep: set[tuple[str, str]] | None = None) -> tuple[list[Row], set[tuple[str, str]]]:
+    """One row per experiment of ``profile`` (``only`` those; with ``keep``, those whose (name, key) is in
+    it), and the (name, key) pairs the profile asks for."""
     sections = registry.profile(profile)
     rows, wanted = [], set()
     for exp in select(only):
@@ -85,6 +87,8 @@ def _rows(profile: str, only: list[str] | None) -> tuple[list[Row], set[tuple[st
         params = exp.params(sections[exp.chapter])
         key = exp.key(params)
         wanted.add((exp.name, key))
+        if keep is not None and (exp.name, key) not in keep:
+            continue
         ids = exp.shard_ids(params)
         states = [(s, *_shard_state(results.Entry(exp.name, key, s))) for s in ids]
         worst = next((st for st in ("corrupt", "dirty", "stale", "missing")
@@ -108,14 +112,14 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
     rows, wanted = _rows(profile, only)
     if only:
         return rows
+    stored = {(e.name, e.key) for e in results.stored()}
     if profile in registry.COMMITTED_PROFILES:
-        stored = {(e.name, e.key) for e in results.stored()}
         for other in (p for p in registry.COMMITTED_PROFILES if p != profile):
-            theirs, asked = _rows(other, None)
+            theirs, asked = _rows(other, None, keep=stored - wanted)  # read the shards of these alone
             rows += [Row(r.name, r.key, r.state, f"{other} profile" + (f": {r.detail}" if r.detail else ""),
-                         r.rechecked) for r in theirs if (r.name, r.key) in stored - wanted]
+                         r.rechecked) for r in theirs]
             wanted |= asked
-    for name, key in sorted({(e.name, e.key) for e in results.stored()} - wanted):
+    for name, key in sorted(stored - wanted):
         rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "
                                              "(remove it with --prune)"))
     return rows
