@@ -118,7 +118,7 @@ def profile_note(chapter: str, profile: str | None = None) -> str:
                      "from them.")
         elif other == "gpu":
             state = ("Its results for this chapter are not committed yet (one command on a GPU machine: README, "
-                     "\"The GPU run\"); once they are, `make book` builds this page from them.")
+                     "\"The prepared GPU run\"); once they are, `make book` builds this page from them.")
         else:
             state = "Its results for this chapter are not committed yet."
         text.append(f"The **{other}** profile ({PURPOSE.get(other, f'book/params/{other}.yaml')}) has "
