@@ -22,10 +22,11 @@ def test_networks_scores_each_model_with_its_version():
 
 def test_table_is_formatted_strings_without_nan():
     R = networks([TINY + "TinyResNet", TINY + "TinyDenseNet"], [])
-    t = ch08.table(R)
-    assert list(t.index) == ["TinyResNet", "TinyDenseNet"] and t.index.name == "model"
+    t = ch08.table(R).frame().set_index("model")
+    assert list(t.index) == ["TinyResNet", "TinyDenseNet"]
     assert t.map(lambda v: isinstance(v, str) and "nan" not in v.lower()).all().all()
     assert t.loc["TinyResNet", "d"] == "6.00" and t.loc["TinyResNet", "log2 paths"] == "4.00"
+    assert t.loc["TinyResNet", "path depths"] == "2\u201310" and t.loc["TinyDenseNet", "layers"] == "6"
     assert set(t["NB201 box"]) | set(t["DARTS box"]) <= {"in", "out"}
 
 

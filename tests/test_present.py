@@ -177,3 +177,14 @@ def test_a_number_that_prints_as_zero_has_no_sign():
                                                    (-1e-9, "{:.1e}"), (-0.00001, "{:.1%}"), (-0.01, "{:.2f}"),
                                                    (0.0, "{:+.2f}"), (-0.004, "{:+.3f}")]] == \
         ["0.00", "0.00", "0.00", "-1.0e-09", "0.0%", "-0.01", "0.00", "-0.004"]
+
+
+def test_a_short_word_in_a_text_cell_never_breaks_while_a_long_one_may():
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    html = present.table(pd.DataFrame({"DAG": ["2_02_002"], "ours": ["8.9e-16"], "interval": ["[-6.33, +8.27]"],
+                                       "arch": [arch]}))._repr_html_()
+    dag_td, ours_td, interval_td, arch_td = html.split("<tbody>")[1].split("</td>")[:4]
+    assert dag_td.endswith(">2_02_002") and "<wbr>" not in dag_td           # no break point inside
+    assert '<span style="white-space:nowrap">8.9e-16</span>' in ours_td     # nor at its '-'
+    assert interval_td.count("white-space:nowrap\">") == 2 and " " in interval_td  # it breaks at the space only
+    assert arch_td.count("<wbr>") > 5

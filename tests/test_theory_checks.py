@@ -104,6 +104,8 @@ def test_gd_bound_runs_counts_the_runs_above_the_bound_and_the_text_follows():
     assert runs["runs_over"] == 1 and runs["dags_over"] == ["b"] and runs["worst"] == pytest.approx(1.5)
     assert runs["worst_step"] == 1 and runs["worst_steps"] == (1, 2) and runs["edge_dag"] == "b"
     assert runs["last_slack"] == pytest.approx(1.25)   # run 1: 0.125 / 0.1
+    assert runs["last_slack_max"] == pytest.approx(125)  # run 2: 0.125 / 0.001
+    assert runs["least_slack"] == pytest.approx(1 / 1.5)  # run 2 at step 1: 0.5 / 0.75
     text = ch03_page.gd_bound_text(runs)
     assert text["bound_verdict"] == "is exceeded in 1 of 3 runs"
     assert "from step 1 to step 2, by up to a factor 1.500 at step 1" in text["bound_detail"]

@@ -32,6 +32,20 @@ _SIGNED_ZERO = re.compile(r"[-+]0*(\.0*)?(e[-+]?\d+)?%?")  # a signed number tha
 # where a long token (an arch string, a parameter list) may break: after these characters, unless a word
 # joiner (U+2060) follows, as in ``cell_code``; never inside a number (+0.725, 1e+06, 15,625)
 _BREAK_AFTER = re.compile("([|_/=~]|[+,](?![0-9.]))(?!\u2060)")
+# a word (between spaces) this short never breaks inside (a DAG string 2_02_002, 8.9e-16, [-6.33,): browsers
+# otherwise break after its '_' or '-' when a column is squeezed; only longer words get break points
+_SHORT_WORD = 16
+_NOWRAP = '<span style="white-space:nowrap">{}</span>'
+
+
+def _text_word(word: str) -> str:
+    """One word of a text cell as HTML: kept whole when short (in a no-wrap span where a browser would break
+    it, after a '-', '/', '|', '+', '~' or en dash), else with a break point after each of ``_BREAK_AFTER``'s
+    characters."""
+    text = html.escape(word)
+    if len(word) > _SHORT_WORD:
+        return _BREAK_AFTER.sub(r"\1<wbr>", text)
+    return _NOWRAP.format(text) if len(word) > 1 and re.search("[-/|+~\u2013]", word) else text
 
 
 def is_missing(value: object) -> bool:
@@ -99,7 +113,7 @@ class Table:
         def td(text: str, numeric: bool, tag: str = "td") -> str:
             style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
             align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
-            body = html.escape(text) if numeric else _BREAK_AFTER.sub(r"\1<wbr>", html.escape(text))
+            body = html.escape(text) if numeric else " ".join(map(_text_word, text.split(" ")))
             return f'<{tag} style="{style}{align}">{body}</{tag}>'
 
         head = "".join(td(c, n, "th") for c, n in zip(self.columns, self.numeric))

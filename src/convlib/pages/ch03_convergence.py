@@ -13,10 +13,11 @@ def gd_bound_runs(R: dict, dags: list[str], tol: float = 1e-9) -> dict:
     """The GD runs of ``ch03.gd`` against the bound of Theorem 3.1, ``L(k)/L(0) <= (1 - eta lambda_min/2)^k``:
     how many runs exceed it at some step (by more than ``tol``, relative) and of which DAGs, the largest
     excess (loss / bound) with its DAG and step, the steps the worst run spends above, the least bound / loss
-    at the last step, and ``eta lambda_max(Theta)`` per DAG (2 at the edge of the linearised model's
-    stability; the common step puts the DAG with the largest one nearest that edge)."""
+    over steps k >= 1 and its range over runs at the last step, and ``eta lambda_max(Theta)`` per DAG (2 at the
+    edge of the linearised model's stability; the common step puts the DAG with the largest one nearest that
+    edge)."""
     idx = np.asarray(R["dag_index"])
-    excess = R["ratio"] / R["bound"][idx]
+    excess, slack = R["ratio"] / R["bound"][idx], R["bound"][idx] / R["ratio"]
     over = (excess > 1 + tol).any(1)
     worst = int(np.argmax(excess.max(1)))
     above = np.flatnonzero(excess[worst] > 1 + tol)
@@ -25,7 +26,8 @@ def gd_bound_runs(R: dict, dags: list[str], tol: float = 1e-9) -> dict:
             "dags_over": sorted({dags[i] for i in idx[over]}), "worst": float(excess.max()),
             "worst_dag": dags[idx[worst]], "worst_step": int(np.argmax(excess[worst])),
             "worst_steps": (int(above[0]), int(above[-1])) if len(above) else None,
-            "last_slack": float((R["bound"][idx, -1] / R["ratio"][:, -1]).min()),
+            "least_slack": float(slack[:, 1:].min()), "last_slack": float(slack[:, -1].min()),
+            "last_slack_max": float(slack[:, -1].max()),
             "edge_dag": dags[int(np.argmax(edge))], "edge": float(edge.max())}
 
 

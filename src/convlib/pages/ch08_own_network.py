@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from convlib import dag, theory
+from convlib import dag, present, theory
 from convlib.nas import DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE, DEPTH_RANGE, WIDTH_RANGE, in_box
 
 BOXES = {"NAS-Bench-201": (DEPTH_RANGE, WIDTH_RANGE), "DARTS": (DARTS_DEPTH_RANGE, DARTS_WIDTH_RANGE)}
@@ -20,21 +20,23 @@ def nb201_plane() -> pd.DataFrame:
     return dw.value_counts().rename("cells").reset_index()
 
 
-def table(R: dict) -> pd.DataFrame:
-    """One row a model (indexed by its name): d, m, log2 of the number of paths, parameterised layers, the
-    range of path depths, whether it lies in each box, and seconds; every cell a formatted string."""
+def table(R: dict) -> present.Table:
+    """One row a model: its name, d, m, log2 of the number of paths, parameterised layers, the range of path
+    depths, whether it lies in each box, and seconds (``present.table``: fixed decimals, no NaN)."""
     dm = np.column_stack([R["depth"], R["width"]])
     rows = {
-        "d": [f"{d:.2f}" for d in R["depth"]],
-        "m": [f"{m:.3e}" for m in R["width"]],
-        "log2 paths": [f"{math.log2(int(p)):.2f}" for p in R["paths"]],
-        "layers": [f"{n:,}" for n in R["layers"]],
-        "path depths": [f"{a}-{b}" for a, b in zip(R["shortest"], R["longest"])],
+        "model": [short(s) for s in R["models"]],
+        "d": np.asarray(R["depth"], float),
+        "m": np.asarray(R["width"], float),
+        "log2 paths": [math.log2(int(p)) for p in R["paths"]],
+        "layers": [int(n) for n in R["layers"]],
+        "path depths": [f"{a}\u2013{b}" for a, b in zip(R["shortest"], R["longest"])],
         **{f"{ABBREVIATED.get(name, name)} box": ["in" if i else "out" for i in in_box(dm, *box)]
            for name, box in BOXES.items()},
-        "seconds": [f"{t:.2f}" for t in R["seconds"]],
+        "seconds": np.asarray(R["seconds"], float),
     }
-    return pd.DataFrame(rows, index=pd.Index([short(s) for s in R["models"]], name="model"))
+    return present.table(pd.DataFrame(rows), {"d": "{:.2f}", "m": "{:.3e}", "log2 paths": "{:.2f}",
+                                              "layers": "{:,d}", "seconds": "{:.2f}"})
 
 
 NAMES = ((r"wide_resnet(\d+)_(\d+)", r"WRN-\1-\2"), (r"resnet(\d+)", r"ResNet-\1"), (r"densenet(\d+)", r"DenseNet-\1"),
