@@ -44,6 +44,11 @@ def test_committed_notebook_is_executed_without_errors(nb):
     streams = [o["name"] for c in code for o in c["outputs"] if o["output_type"] == "stream"]
     assert "stderr" not in streams, f"{nb.name} recorded stderr output"
     assert str(ROOT) not in nb.read_text(), f"{nb.name} records the checkout's path {ROOT}"
+    # a table a reader sees goes through present.table (fixed decimals, no index, no NaN, nothing cut), never
+    # pandas' own HTML
+    raw = [i for i, c in enumerate(cells) if c["cell_type"] == "code" for o in c["outputs"]
+           if 'class="dataframe' in "".join(o.get("data", {}).get("text/html", ""))]
+    assert not raw, f"{nb.name}: cells {raw} show a raw DataFrame; wrap it in present.table"
 
 
 def test_table_of_contents_lists_every_notebook_and_only_existing_files():
