@@ -194,9 +194,18 @@ def test_page_tables_format_and_name_methods():
     assert t.cells[0][6:] == ("1.12", "2.86", "88.72") and t.cells[0][3] == "3\u00a0|\u2060\u00a0s\u00a0-\u00a0|\u2060\u00a0-\u00a0-\u00a0-"
     means = ch07.search_means_table(ch07.search_means(rows))
     assert means.cells[0][:3] == ("DARTS", "top2", "1.0")
-    gate = ch07.gate_law_table([{"tau": 10.0, "beta": -2.0, "event": "g != 0", "Monte Carlo": 0.12345,
-                                 "closed form": 0.1234, "difference": 1e-4, ch07.WITHIN: True}])
-    assert gate.cells[0] == ("10", "-2", "g != 0", "0.1235", "0.1234", "1.0e-04", "yes")
+    gate = ch07.gate_law_table([
+        {"tau": 10.0, "beta": -2.0, "event": "g != 0", "Monte Carlo": 0.12345, "closed form": 0.1234,
+         "difference": 1e-4, ch07.WITHIN: True},
+        {"tau": 10.0, "beta": -2.0, "event": "g = 1", "Monte Carlo": 0.0101, "closed form": 0.0104,
+         "difference": -3e-4, ch07.WITHIN: False},
+        {"tau": 1.0, "beta": 0.5, "event": "g != 0", "Monte Carlo": 0.5, "closed form": 0.5,
+         "difference": 0.0, ch07.WITHIN: True},
+        {"tau": 1.0, "beta": 0.5, "event": "g = 1", "Monte Carlo": 0.2, "closed form": 0.2,
+         "difference": 0.0, ch07.WITHIN: True}])
+    assert gate.columns[2:4] == ("P(g ≠ 0) Monte Carlo", "P(g ≠ 0) closed form")
+    assert gate.cells == (("10", "-2", "0.1235", "0.1234", "0.0101", "0.0104", "3.0e-04", "no"),
+                          ("1", "0.5", "0.5000", "0.5000", "0.2000", "0.2000", "0.0e+00", "yes"))
 
 
 def test_every_float_the_page_prints_has_its_format():
