@@ -13,7 +13,7 @@ localhost (the site must work offline); images that did not load; math that Math
 or ``#anchor`` does not exist.
 
 Layout (a reader stumbles): a display equation wider than its container at 1280 px (readable only
-through a scroll bar); a table wider than the text column at 1280 px; a visible code cell of more than
+through a scroll bar); a table wider than the text column (or its full-width cell) at 1280 px; a visible code cell of more than
 12 lines; a visible code cell that calls ``glue(``; an image whose alt text is empty or a file path;
 ``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
 the page, the width and the element. ``--pages`` checks only the pages named (file name or path
@@ -99,7 +99,10 @@ LAYOUT = r"""() => {
     const head = Array.from(t.querySelectorAll('th')).map(th => th.textContent.trim()).filter(Boolean).slice(0, 3).join(' | ');
     const what = short(cap ? cap.textContent : head || t.textContent);
     const w = t.getBoundingClientRect().width;
-    if (w > column + tol) tables.push({what, need: Math.round(w), have: Math.round(column)});
+    // a cell tagged full-width (the scorecard) may use the margin too: its own box is the limit there
+    const wide = t.closest('.tag_full-width');
+    const have = wide ? wide.getBoundingClientRect().width : column;
+    if (w > have + tol) tables.push({what, need: Math.round(w), have: Math.round(have)});
     const cells = Array.from(t.querySelectorAll('td, th')).filter(td => /^\s*(NaN|nan|<NA>|NaT)\s*$/.test(td.textContent));
     if (cells.length) nans.push({what, n: cells.length});
   }

@@ -188,3 +188,10 @@ def test_a_short_word_in_a_text_cell_never_breaks_while_a_long_one_may():
     assert '<span style="white-space:nowrap">8.9e-16</span>' in ours_td     # nor at its '-'
     assert interval_td.count("white-space:nowrap\">") == 2 and " " in interval_td  # it breaks at the space only
     assert arch_td.count("<wbr>") > 5
+
+
+def test_a_column_of_sentences_keeps_a_minimum_width_and_short_columns_do_not():
+    claim = "Deeper DAGs have a smaller λmin: Kendall τ of effective depth with λmin, NAS-Bench-201 (Sec. 4)"
+    html = present.table(pd.DataFrame({"claim": [claim], "ours": [-0.136], "verdict": ["reproduced"]}))._repr_html_()
+    heads = html.split("<thead>")[1].split("</thead>")[0].split("</th>")
+    assert "min-width:min(14em,30vw)" in heads[0] and not any("min-width" in h for h in heads[1:])

@@ -36,6 +36,9 @@ _BREAK_AFTER = re.compile("([|_/=~]|[+,](?![0-9.]))(?!\u2060)")
 # otherwise break after its '_' or '-' when a column is squeezed; only longer words get break points
 _SHORT_WORD = 16
 _NOWRAP = '<span style="white-space:nowrap">{}</span>'
+# a text column with a cell longer than _PROSE characters (a claim, a note) is never narrower than _PROSE_WIDTH
+# (14em, or less on a phone, where several such columns must still fit)
+_PROSE, _PROSE_WIDTH = 60, "min(14em,30vw)"
 
 
 def _text_word(word: str) -> str:
@@ -110,13 +113,17 @@ class Table:
         return pd.DataFrame(list(self.cells), columns=list(self.columns))
 
     def _repr_html_(self) -> str:
-        def td(text: str, numeric: bool, tag: str = "td") -> str:
+        def td(text: str, numeric: bool, tag: str = "td", extra: str = "") -> str:
             style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
             align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
             body = html.escape(text) if numeric else " ".join(map(_text_word, text.split(" ")))
-            return f'<{tag} style="{style}{align}">{body}</{tag}>'
+            return f'<{tag} style="{style}{align}{extra}">{body}</{tag}>'
 
-        head = "".join(td(c, n, "th") for c, n in zip(self.columns, self.numeric))
+        def prose(i: int) -> bool:  # a column of sentences keeps a readable measure when the table is squeezed
+            return not self.numeric[i] and max((len(r[i]) for r in self.cells), default=0) > _PROSE
+
+        head = "".join(td(c, n, "th", f";min-width:{_PROSE_WIDTH}" if prose(i) else "")
+                       for i, (c, n) in enumerate(zip(self.columns, self.numeric)))
         body = "".join("<tr>" + "".join(td(v, n) for v, n in zip(row, self.numeric)) + "</tr>\n"
                        for row in self.cells)
         # the caption is a block before the table, not a <caption>: a <caption> is as wide as its table, so on a
