@@ -195,3 +195,23 @@ def test_a_column_of_sentences_keeps_a_minimum_width_and_short_columns_do_not():
     html = present.table(pd.DataFrame({"claim": [claim], "ours": [-0.136], "verdict": ["reproduced"]}))._repr_html_()
     heads = html.split("<thead>")[1].split("</thead>")[0].split("</th>")
     assert "min-width:min(14em,30vw)" in heads[0] and not any("min-width" in h for h in heads[1:])
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Kendall tau", "Kendall τ"), ("lambda_min / mean diagonal", "λmin / mean diagonal"),
+    ("GD rate vs lambda_min(G) (not lambda_PR)", "GD rate vs λmin(G) (not λPR)"), ("lambda_3 = 0", "λ3 = 0"),
+    ("initial beta of every gate", "initial β of every gate"), ("eta = 0.5 x largest", "η = 0.5 x largest"),
+    ("paper's tau 10 -> 0.1", "paper's τ 10 → 0.1"), ("tau cifar10", "τ cifar10"),
+    # identifiers and parameter strings stay as they are
+    ("ch06.lambda_min", "ch06.lambda_min"), ("gd_eta=0.15, seed=0", "gd_eta=0.15, seed=0"),
+    ("lambda_inputs=64", "lambda_inputs=64"), ("alpha_scale=2.0", "alpha_scale=2.0"), ("metadata", "metadata"),
+    ("beta=0.5", "beta=0.5")])
+def test_notation_writes_the_papers_symbols_but_leaves_identifiers(text, shown):
+    assert present.notation(text) == shown
+
+
+def test_a_table_prints_headers_text_cells_and_caption_in_notation_but_keeps_formats_by_the_code_name():
+    t = present.table(pd.DataFrame({"Kendall tau": [0.5], "vs": ["lambda_min(G)"], "entry": ["ch06.lambda_min"]}),
+                      {"Kendall tau": "{:+.2f}"}, caption="tau by lambda_min")
+    assert t.columns == ("Kendall τ", "vs", "entry") and t.cells == (("+0.50", "λmin(G)", "ch06.lambda_min"),)
+    assert t.caption == "τ by λmin"

@@ -138,11 +138,27 @@ class Table:
         return f"{self.caption}\n{text}" if self.caption else text
 
 
+# the papers' symbols for the names code spells out: a whole word, not inside an identifier or a parameter
+# string (ch06.lambda_min, gd_eta=0.15 and lambda_inputs stay as they are)
+_SYMBOLS = tuple((re.compile(rf"(?<![\w.=]){word}(?![\w=])"), symbol) for word, symbol in (
+    ("lambda_min", "λmin"), ("lambda_max", "λmax"), ("lambda_PR", "λPR"), (r"lambda_(\d)", r"λ\1"),
+    ("tau", "τ"), ("rho", "ρ"), ("eta", "η"), ("beta", "β"), ("alpha", "α"), ("->", "→")))
+
+
+def notation(text: str) -> str:
+    """``text`` with the papers' symbols for spelled-out names: ``lambda_min`` -> λmin, ``lambda_3`` -> λ3,
+    ``Kendall tau`` -> Kendall τ, ``rho``, ``eta``, ``beta``, ``alpha`` and ``->`` likewise."""
+    for pattern, symbol in _SYMBOLS:
+        text = pattern.sub(symbol, text)
+    return text
+
+
 def table(df: pd.DataFrame, formats: dict[str, str] | None = None, index: bool = False,
           caption: str | None = None) -> Table:
     """``df`` as a publication table: ``formats`` maps a column to its format (others get
     :func:`default_format` when numeric), missing values print as an en dash, no cell is truncated,
-    and the index is shown (as leading columns) only with ``index=True``."""
+    the index is shown (as leading columns) only with ``index=True``, and headers, text cells and the
+    caption print names in the papers' symbols (:func:`notation`)."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"present.table expects a pandas DataFrame, got {type(df).__name__}")
     formats = dict(formats or {})
@@ -162,8 +178,9 @@ def table(df: pd.DataFrame, formats: dict[str, str] | None = None, index: bool =
                      for v in values if not is_missing(v)) and not values.map(is_missing).all()
         numeric.append(is_num)
         fmts.append(formats.get(name, default_format(values) if is_num else None))
-    cells = tuple(tuple(format_cell(v, f) for v, f in zip(row, fmts)) for row in df.itertuples(index=False))
-    return Table(tuple(names), cells, tuple(numeric), caption)
+    cells = tuple(tuple(format_cell(v, f) if n else notation(format_cell(v, f)) for v, f, n in zip(row, fmts, numeric))
+                  for row in df.itertuples(index=False))
+    return Table(tuple(map(notation, names)), cells, tuple(numeric), caption and notation(caption))
 
 
 def rounded(value: float, fmt: str = "{:.3g}") -> float:
