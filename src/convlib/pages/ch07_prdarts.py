@@ -403,7 +403,7 @@ def theorem1_table(rows: list[dict]) -> present.Table:
 
 def theorem1_figure(T1: dict, gd_width: int) -> Figure:
     """lambda_PR against lambda_min of the kept Gram block and of G (widest width) and the GD decay rate."""
-    fig = Figure(figsize=(6.5, 2.6), layout="constrained")
+    fig = Figure(figsize=(9, 3.0), layout="constrained")  # shown full-width: three panels side by side
     axes = fig.subplots(1, 3, sharex=True)
     w = int(T1["widths"][-1])
     panels = ((T1["lam_last"][-1], rf"(a) $\lambda_{{\min}}(G_{{\mathrm{{last}}}})$, m = {w}"),
