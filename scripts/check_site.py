@@ -13,7 +13,8 @@ localhost (the site must work offline); images that did not load; math that Math
 or ``#anchor`` does not exist.
 
 Layout (a reader stumbles): a display equation wider than its container at 1280 px (readable only
-through a scroll bar); a table wider than the text column (or its full-width cell) at 1280 px; a visible code cell of more than
+through a scroll bar); a table wider than the text column (or its full-width cell) at 1280 px; a figure
+shown below 60 % of its size at 1280 px (its labels print below 6 pt); a visible code cell of more than
 12 lines; a visible code cell that calls ``glue(``; an image whose alt text is empty or a file path;
 ``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
 the page, the width and the element. ``--pages`` checks only the pages named (file name or path
@@ -62,8 +63,10 @@ PAGE_STATE = r"""async () => {
 
 WIDTHS = (1280, 420)
 MAX_CODE_LINES = 12
+# a figure shown below this fraction of its size (110 dpi) prints its 10 pt labels below 6 pt on the page
+MIN_SCALE = 0.6
 # What a reader stumbles on, measured in the laid-out page (see the module docstring). Lengths in CSS px.
-LAYOUT = r"""() => {
+LAYOUT = r"""(MIN_SCALE) => {
   const vw = document.documentElement.clientWidth, tol = 1;
   const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const column = (article.querySelector(':scope > section') || article).getBoundingClientRect().width;  // the text
@@ -112,12 +115,14 @@ LAYOUT = r"""() => {
     const text = pre.textContent.replace(/\n+$/, '');
     code.push({first: short(text.split('\n')[0]), lines: text.split('\n').length, glue: /\bglue\(/.test(text)});
   }
-  const images = [];
+  const images = [], shrunk = [];
   for (const img of article.querySelectorAll('img')) {
     const alt = (img.getAttribute('alt') || '').trim();
     const src = img.getAttribute('src') || '';
     if (!alt || /^[^\s]*\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === src || /^(\.\.\/|\/)?_images\//.test(alt))
       images.push({src: src.split('/').pop().slice(0, 40), alt});
+    const scale = img.naturalWidth ? img.getBoundingClientRect().width / img.naturalWidth : 1;
+    if (shown(img) && scale < MIN_SCALE) shrunk.push({src: src.split('/').pop().slice(0, 40), scale});
   }
   // wider than the viewport: the outermost elements that stick out to the right with nothing clipping them
   const wide = [];
@@ -131,7 +136,7 @@ LAYOUT = r"""() => {
         wide.push({el, what: name(el) + ' "' + short(el.textContent).slice(0, 40) + '"', right: Math.round(r.right)});
     }
   }
-  return {vw, column: Math.round(column), page: document.documentElement.scrollWidth, eqs, tables, nans, code, images,
+  return {vw, column: Math.round(column), page: document.documentElement.scrollWidth, eqs, tables, nans, code, images, shrunk,
           wide: wide.map(w => ({what: w.what, right: w.right}))};
 }"""
 
@@ -143,6 +148,8 @@ def layout_findings(state: dict, width: int) -> list[str]:
     if width == max(WIDTHS):
         found += [f"equation {e['what']!r} is {e['need']} px wide in a {e['have']} px container" for e in state["eqs"]]
         found += [f"table {t['what']!r} is {t['need']} px wide in a {t['have']} px column" for t in state["tables"]]
+        found += [f"figure {i['src']} is shown at {i['scale']:.0%} of its size: its 10 pt text prints at "
+                  f"{10 * i['scale']:.1f} pt" for i in state["shrunk"]]
     found += [f"NaN in table {t['what']!r} ({t['n']} cell(s))" for t in state["nans"]]
     found += [f"visible code cell of {c['lines']} lines (max {MAX_CODE_LINES}) starting {c['first']!r}"
               for c in state["code"] if c["lines"] > MAX_CODE_LINES]
@@ -250,7 +257,7 @@ def check_page(context, root: Path, base: str, path: Path, width: int, shots: Pa
         found.append(f"math left as raw TeX: {state['raw'][:3]}")
     found += [f"raw TeX in text: {t!r}" for t in state["dollars"]]
     found += [f"dead link {h}: {why}" for h in sorted(set(state["links"])) if (why := dead_link(root, base, h))]
-    found += layout_findings(page.evaluate(LAYOUT), width)
+    found += layout_findings(page.evaluate(LAYOUT, MIN_SCALE), width)
     stem = rel.replace("/", "__").removesuffix(".html")
     page.screenshot(path=str(shots / f"{stem}-{width}.png"), full_page=True)
     page.close()

@@ -160,6 +160,7 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
         f'<div class="cell"><div class="cell_input"><pre>{thirteen}</pre></div></div>'
         '<div class="cell"><div class="cell_input"><pre>glue("r", 0.5)</pre></div></div>'
         f'<img src="{PNG}" alt="../_images/abc123.png"><img src="{PNG}" alt="">'
+        f'<img src="{PNG}" alt="A figure squeezed to half its size." style="width:0.5px">'
         '<div style="overflow-x:auto"><table><caption>Wide one</caption><tr><td style="min-width:900px">a</td>'
         '</tr></table></div>'
         '<table><caption>Holes</caption><tr><th>acc</th></tr><tr><td>NaN</td></tr></table>'
@@ -174,10 +175,11 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
                   "table 'Wide one' is", "visible code cell of 13 lines (max 12) starting 'y0 = 0'",
                   "visible code cell calls glue( starting 'glue(\"r\", 0.5)'",
                   "alt text '../_images/abc123.png' (empty or a path)", "alt text '' (empty or a path)",
-                  "NaN in table 'Holes' (1 cell(s))", "page is 1508 px wide in a 420 px viewport: div \"a banner\" reaches 1508 px"):
+                  "NaN in table 'Holes' (1 cell(s))", "is shown at 50% of its size: its 10 pt text prints at 5.0 pt", "page is 1508 px wide in a 420 px viewport: div \"a banner\" reaches 1508 px"):
         assert fault in text, f"{fault!r} not reported:\n{text}"
-    # equations and tables count at 1280 px only; the page width, code and images at both widths
+    # equations, tables and figure sizes count at 1280 px only; the page width, code and alt texts at both widths
     assert "bad.html @420px: equation" not in text and "bad.html @420px: table" not in text
+    assert "bad.html @420px: figure" not in text
     assert "bad.html @420px: visible code cell of 13 lines" in text and "bad.html @1280px: page is" in text
     assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [
         "bad-1280.png", "bad-420.png", "good-1280.png", "good-420.png"]
