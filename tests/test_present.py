@@ -215,3 +215,12 @@ def test_a_table_prints_headers_text_cells_and_caption_in_notation_but_keeps_for
                       {"Kendall tau": "{:+.2f}"}, caption="tau by lambda_min")
     assert t.columns == ("Kendall τ", "vs", "entry") and t.cells == (("+0.50", "λmin(G)", "ch06.lambda_min"),)
     assert t.caption == "τ by λmin"
+
+
+def test_a_table_with_a_column_of_sentences_labels_its_cells_for_the_phone_layout_and_others_do_not():
+    claim = "Deeper DAGs have a smaller λmin: Kendall τ of effective depth with λmin, NAS-Bench-201 (Sec. 4)"
+    cards = present.table(pd.DataFrame({"claim": [claim], "ours": [-0.136]}))._repr_html_()
+    assert 'class="convlib-table convlib-cards"' in cards
+    assert '<td data-label="claim"' in cards and '<td data-label="ours"' in cards
+    plain = present.table(pd.DataFrame({"DAG": ["2_02_002"], "ours": [-0.136]}))._repr_html_()
+    assert 'class="convlib-table"' in plain and "data-label" not in plain

@@ -113,24 +113,31 @@ class Table:
         return pd.DataFrame(list(self.cells), columns=list(self.columns))
 
     def _repr_html_(self) -> str:
-        def td(text: str, numeric: bool, tag: str = "td", extra: str = "") -> str:
-            style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
-            align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
-            body = html.escape(text) if numeric else " ".join(map(_text_word, text.split(" ")))
-            return f'<{tag} style="{style}{align}{extra}">{body}</{tag}>'
-
         def prose(i: int) -> bool:  # a column of sentences keeps a readable measure when the table is squeezed
             return not self.numeric[i] and max((len(r[i]) for r in self.cells), default=0) > _PROSE
 
+        # a table with a column of sentences (the scorecard) reads as one card per row on a phone
+        # (book/_static/book.css): each cell then carries its column's name
+        cards = any(prose(i) for i in range(len(self.columns)))
+
+        def td(text: str, numeric: bool, tag: str = "td", extra: str = "", label: str | None = None) -> str:
+            style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
+            align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
+            body = html.escape(text) if numeric else " ".join(map(_text_word, text.split(" ")))
+            attr = f' data-label="{html.escape(label)}"' if label is not None else ""
+            return f'<{tag}{attr} style="{style}{align}{extra}">{body}</{tag}>'
+
         head = "".join(td(c, n, "th", f";min-width:{_PROSE_WIDTH}" if prose(i) else "")
                        for i, (c, n) in enumerate(zip(self.columns, self.numeric)))
-        body = "".join("<tr>" + "".join(td(v, n) for v, n in zip(row, self.numeric)) + "</tr>\n"
+        body = "".join("<tr>" + "".join(td(v, n, label=c if cards else None)
+                                        for v, n, c in zip(row, self.numeric, self.columns)) + "</tr>\n"
                        for row in self.cells)
         # the caption is a block before the table, not a <caption>: a <caption> is as wide as its table, so on a
         # phone, where a wide table scrolls sideways, the caption was cut off at the screen's edge
         cap = (f'<div class="convlib-caption" style="{_CAPTION_STYLE}">{html.escape(self.caption)}</div>'
                if self.caption else "")
-        return (f'{cap}<table class="convlib-table" style="{_TABLE_STYLE}">'
+        kind = "convlib-table convlib-cards" if cards else "convlib-table"
+        return (f'{cap}<table class="{kind}" style="{_TABLE_STYLE}">'
                 f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>")
 
     def __repr__(self) -> str:
@@ -249,5 +256,5 @@ def cell_code(arch: str) -> str:
     return code.replace(" ", "\u00a0").replace("|", "|\u2060")
 
 
-__all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "rounded", "glue", "glue_all", "CELL_CODE",
-           "CELL_KEY", "cell_code"]
+__all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "notation", "rounded", "glue", "glue_all",
+           "CELL_CODE", "CELL_KEY", "cell_code"]
