@@ -35,3 +35,17 @@ def test_page_tables_show_every_entry_whole(toy_store):
     assert [r[3] for r in p.cells] == list(entries["parameters"])  # never cut
     assert status.chapters_table(profile).columns[0] == "chapter"
     assert status.environment_table().columns == ("what", "version")
+
+
+def test_provenance_versions_names_the_experiments_of_a_minority_value():
+    from convlib.results import Entry
+
+    def doc(torch):
+        return {"provenance": {"torch": torch}}
+
+    same = [(Entry("a", "k1"), doc("2.13.0+cpu")), (Entry("b", "k2"), doc("2.13.0+cpu"))]
+    assert status.provenance_versions(same, "torch") == "2.13.0+cpu"
+    mixed = same + [(Entry("c", "k3"), doc("2.13.0+cpu")), (Entry("c", "k3", "s1"), doc("2.13.0+cpu")),
+                    (Entry("ch08.networks", "k4"), doc("2.14.1+cu130"))]
+    assert status.provenance_versions(mixed, "torch") == "2.13.0+cpu (3 experiments), 2.14.1+cu130 (ch08.networks)"
+    assert status.provenance_versions([], "torch") == "-"

@@ -23,16 +23,27 @@ def _docs() -> list[tuple[results.Entry, dict]]:
 def environment() -> pd.DataFrame:
     """The versions the cached results were computed with (from their provenance) and the pinned
     packages of the book's environment."""
-    provs = [doc["provenance"] for _, doc in _docs()]
-    rows = [(f"results: {k}", ", ".join(sorted({str(p.get(k, '?')) for p in provs})) or "-")
-            for k in ("python", "torch", "numpy", "device")]
-    rows.append(("results: commits", str(len({p.get("commit") for p in provs}))))
+    docs = _docs()
+    rows = [(f"results: {k}", provenance_versions(docs, k)) for k in ("python", "torch", "numpy", "device")]
+    rows.append(("results: commits", str(len({doc["provenance"].get("commit") for _, doc in docs}))))
     for name in PACKAGES:
         try:
             rows.append((name, md.version(name)))
         except md.PackageNotFoundError:
             rows.append((name, "not installed"))
     return pd.DataFrame(rows, columns=["what", "version"]).set_index("what")
+
+
+def provenance_versions(docs: list[tuple[results.Entry, dict]], key: str) -> str:
+    """The values of provenance ``key`` over stored entries: the one value when all agree, else each with
+    the experiments it holds for (named when two or fewer, else counted), so that a minority stands out."""
+    by: dict[str, set[str]] = {}
+    for entry, doc in docs:
+        by.setdefault(str(doc["provenance"].get(key, "?")), set()).add(entry.name)
+    if len(by) <= 1:
+        return next(iter(by), "-")
+    return ", ".join(f"{value} ({', '.join(sorted(names)) if len(names) <= 2 else f'{len(names)} experiments'})"
+                     for value, names in sorted(by.items(), key=lambda item: -len(item[1])))
 
 
 def entries(profile: str = "paper") -> pd.DataFrame:
@@ -155,6 +166,6 @@ def parameters_table(profile: str = "paper") -> present.Table:
 
 
 __all__ = [
-    "PURPOSE", "profile_note", "environment", "entries", "rechecks", "chapters", "environment_table",
-    "chapters_table", "entries_table", "rechecks_table", "parameters_table",
+    "PURPOSE", "profile_note", "environment", "provenance_versions", "entries", "rechecks", "chapters",
+    "environment_table", "chapters_table", "entries_table", "rechecks_table", "parameters_table",
 ]
