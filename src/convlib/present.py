@@ -113,12 +113,11 @@ class Table:
         return pd.DataFrame(list(self.cells), columns=list(self.columns))
 
     def _repr_html_(self) -> str:
-        def prose(i: int) -> bool:  # a column of sentences keeps a readable measure when the table is squeezed
-            return not self.numeric[i] and max((len(r[i]) for r in self.cells), default=0) > _PROSE
-
-        # a table with a column of sentences (the scorecard) reads as one card per row on a phone
-        # (book/_static/book.css): each cell then carries its column's name
-        cards = any(prose(i) for i in range(len(self.columns)))
+        # a column of sentences keeps a readable measure when the table is squeezed, and a table with one (the
+        # scorecard) reads as one card per row on a phone (book/_static/book.css), each cell labelled
+        prose = [not n and max((len(r[i]) for r in self.cells), default=0) > _PROSE
+                 for i, n in enumerate(self.numeric)]
+        cards = any(prose)
 
         def td(text: str, numeric: bool, tag: str = "td", extra: str = "", label: str | None = None) -> str:
             style = _NUM_STYLE if numeric and tag == "td" else _TEXT_STYLE if tag == "td" else _TH_STYLE
@@ -127,8 +126,8 @@ class Table:
             attr = f' data-label="{html.escape(label)}"' if label is not None else ""
             return f'<{tag}{attr} style="{style}{align}{extra}">{body}</{tag}>'
 
-        head = "".join(td(c, n, "th", f";min-width:{_PROSE_WIDTH}" if prose(i) else "")
-                       for i, (c, n) in enumerate(zip(self.columns, self.numeric)))
+        head = "".join(td(c, n, "th", f";min-width:{_PROSE_WIDTH}" if wide else "")
+                       for c, n, wide in zip(self.columns, self.numeric, prose))
         body = "".join("<tr>" + "".join(td(v, n, label=c if cards else None)
                                         for v, n, c in zip(row, self.numeric, self.columns)) + "</tr>\n"
                        for row in self.cells)
