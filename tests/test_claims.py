@@ -50,11 +50,35 @@ def test_value_claims_an_effect_the_data_do_not_show_is_not_reproduced():
     assert verdict("value", Measured(-0.2, 0.01, n=500), 0.17, 0.05) == "not reproduced"
 
 
+def test_an_effect_ours_does_not_show_is_not_reproduced_even_within_the_papers_noise():
+    # the filter's effect on ImageNet16-120: ours +0.04 [-0.02, +0.10], the paper +0.34 with se 0.18: |d| < 2 s,
+    # but our interval holds 0 and excludes the paper's number
+    assert verdict("value", Measured(0.04, 0.03, -0.02, 0.10, n=500), 0.34, 0.18) == "not reproduced"
+    # an interval that holds both 0 and the paper's number decides nothing
+    assert verdict("value", Measured(0.1, 0.1, -0.1, 0.3, n=10), 0.2, 0.1) == "inconclusive"
+
+
+def test_levels_are_reproduced_or_not_never_partly():
+    # an accuracy: TENAS 93.14 [92.85, 93.44] against the paper's 93.90 (se 0.235): |d| = 0.76 > 2 s = 0.56
+    assert verdict("value", Measured(93.14, 0.15, 92.85, 93.44, n=4), 93.90, 0.235, reference=None) == "not reproduced"
+    assert verdict("value", Measured(93.14, 0.15, 92.85, 93.44, n=4), 93.90, 0.235) == "partly reproduced"
+    assert verdict("value", Measured(93.60, 0.15, 93.30, 93.90, n=4), 93.90, 0.235, reference=None) == "reproduced"
+
+
+def test_runs_outside_a_theorems_conditions_do_not_test_it():
+    assert verdict("above", Measured(0.2, lo=0.2, hi=0.2, outside="step 128 times the step scale"),
+                   reference=1.0) == "conditions not met"
+    assert verdict("above", Measured(1.2, lo=1.2, hi=1.2, outside="too narrow"), reference=1.0) == "conditions not met"
+    assert verdict("above", Measured(1.2, lo=1.2, hi=1.2), reference=1.0) == "reproduced"
+
+
 def test_unknown_kind_and_missing_paper_number_are_errors():
     with pytest.raises(ValueError, match="kind"):
         verdict("bigger", Measured(1.0))
     with pytest.raises(ValueError, match="paper's number"):
         verdict("value", Measured(1.0), None)
+    with pytest.raises(ValueError, match="reference"):
+        verdict("above", Measured(1.0), reference=None)
 
 
 def test_welch_and_mean_se_against_hand_computed_numbers():
@@ -74,6 +98,9 @@ def test_read_rejects_a_claim_without_number_or_reason(tmp_path):
         claims.read(bad)
     bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,1,,,,sideways,0,{:.2f},\n")
     with pytest.raises(ValueError, match="kind"):
+        claims.read(bad)
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,above,,{:.2f},a direction\n")
+    with pytest.raises(ValueError, match="reference"):
         claims.read(bad)
     assert len({r["key"] for r in rows}) == len(rows)
 

@@ -13,13 +13,18 @@ architectures or cells).
 **The rule** (one for every row, in this order):
 
 1. no number of ours: *not attempted*;
-2. fewer than 3 seeds (``n < 3``): *inconclusive*;
-3. a direction (``above`` / ``below`` the reference r): the 95 % interval entirely on the claimed side:
+2. our runs outside the conditions of the theorem the claim states (``Measured.outside`` says how):
+   *conditions not met*, whatever the numbers;
+3. fewer than 3 seeds (``n < 3``): *inconclusive*;
+4. a direction (``above`` / ``below`` the reference r): the 95 % interval entirely on the claimed side:
    *reproduced*; entirely on the other side: *not reproduced*; containing r: *inconclusive*;
-4. a number p: with d = ours - p and s = sqrt(se_ours^2 + se_paper^2), |d| <= 2 s (or equal up to
-   1e-9 relative, for exact numbers): *reproduced*; else ours on the same side of r as p with its
-   interval excluding r: *partly reproduced*; else *not reproduced* (ours has the other sign, or shows
-   no effect where the paper reports one).
+5. a number p, with d = ours - p and s = sqrt(se_ours^2 + se_paper^2):
+   a. an effect (a reference r is given and p differs from it) that ours does not show (our interval
+      contains r): *not reproduced* when our interval excludes p, *inconclusive* when it holds p too;
+   b. |d| <= 2 s (or equal up to 1e-9 relative, for exact numbers): *reproduced*;
+   c. an effect of ours on the same side of r as p (its interval excluding r) but of another size:
+      *partly reproduced*;
+   d. else *not reproduced*. A level (no reference: an accuracy, a count) is reproduced or not.
 """
 from __future__ import annotations
 
@@ -38,7 +43,8 @@ from convlib import ROOT, dag, paper, present, registry
 PATH = ROOT / "data" / "claims.csv"
 COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_sd", "paper_runs", "unit", "kind",
            "reference", "fmt", "note")
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not attempted")
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "conditions not met",
+            "not attempted")
 KINDS = ("value", "above", "below")
 MIN_SEEDS = 3
 
@@ -46,7 +52,8 @@ MIN_SEEDS = 3
 @dataclass(frozen=True)
 class Measured:
     """Our number: ``value``, its standard error ``se`` (0: exact), the 95 % interval ``(lo, hi)`` and
-    the number of seeds ``n`` it rests on (None: deterministic, or an interval over architectures)."""
+    the number of seeds ``n`` it rests on (None: deterministic, or an interval over architectures);
+    ``outside``: how the runs fall outside the conditions of the theorem the claim states ("" inside)."""
 
     value: float
     se: float = 0.0
@@ -54,6 +61,7 @@ class Measured:
     hi: float | None = None
     n: int | None = None
     detail: str = ""
+    outside: str = ""
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -63,12 +71,16 @@ class Measured:
 
 
 def verdict(kind: str, ours: Measured | None, paper_value: float | None = None, paper_se: float = 0.0,
-            reference: float = 0.0) -> str:
-    """The verdict of the module docstring's rule."""
+            reference: float | None = 0.0) -> str:
+    """The verdict of the module docstring's rule; ``reference`` None: the claim is a level, not an effect."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind != "value" and reference is None:
+        raise ValueError(f"a {kind!r} claim needs a reference")
     if ours is None or not math.isfinite(ours.value):
         return "not attempted"
+    if ours.outside:
+        return "conditions not met"
     if ours.n is not None and ours.n < MIN_SEEDS:
         return "inconclusive"
     lo, hi = ours.interval
@@ -81,11 +93,13 @@ def verdict(kind: str, ours: Measured | None, paper_value: float | None = None, 
         return "inconclusive"
     if paper_value is None or not math.isfinite(paper_value):
         raise ValueError("a 'value' claim needs the paper's number")
+    effect = reference is not None and paper_value != reference
+    if effect and lo <= reference <= hi:
+        return "inconclusive" if lo <= paper_value <= hi else "not reproduced"
     d, s = ours.value - paper_value, math.hypot(ours.se, paper_se)
     if abs(d) <= 2 * s or abs(d) <= 1e-9 * max(1.0, abs(paper_value)):
         return "reproduced"
-    same_side = np.sign(ours.value - reference) == np.sign(paper_value - reference) != 0
-    if same_side and not lo <= reference <= hi:
+    if effect and np.sign(ours.value - reference) == np.sign(paper_value - reference):
         return "partly reproduced"
     return "not reproduced"
 
@@ -178,12 +192,20 @@ def _recursion(key: str, profile: str) -> Measured:
 def _slack(key: str, profile: str) -> Measured:
     from convlib.pages import ch03_convergence
 
-    R = result("ch03.gd", profile)
-    runs = ch03_convergence.gd_bound_runs(R, list(_section("03_spectrum_and_convergence", profile)["dags"]))
+    section = _section("03_spectrum_and_convergence", profile)
+    R, T = result("ch03.gd", profile), result("ch03.theorem31", profile)
+    runs = ch03_convergence.gd_bound_runs(R, list(section["dags"]))
     over = (f"{runs['runs_over']} above the bound at some step (of {', '.join(runs['dags_over'])}, steps "
             f"{runs['worst_steps'][0]}-{runs['worst_steps'][1]} at worst); " if runs["runs_over"] else "")
-    return exact(runs["least_slack"], f"{runs['runs']} runs; {over}at the last step the bound is "
-                                      f"{runs['last_slack']:.3g} to {runs['last_slack_max']:.3g} times the loss")
+    scales = ch03_convergence.theorem31_scales(section["n"], T["n_paths"], T["lambda_paper"], R["eta"],
+                                               section["width"])
+    step, wide = scales["eta / step scale"], scales["width / width term"]
+    outside = [f"the step is {step.min():.0f}-{step.max():.0f} times the step scale" if (step > 1).any() else "",
+               f"the width at most {wide.max():.1e} of the width term" if (wide < 1).any() else ""]
+    return Measured(runs["least_slack"], 0.0, runs["least_slack"], runs["least_slack"], None,
+                    f"{runs['runs']} runs; {over}at the last step the bound is {runs['last_slack']:.3g} to "
+                    f"{runs['last_slack_max']:.3g} times the loss",
+                    " and ".join(x for x in outside if x) + " (unit constants)" if any(outside) else "")
 
 
 def _eq12_row(space: str, kernel: str, profile: str) -> dict:
@@ -223,16 +245,19 @@ def _nb201(space_key: str, R: dict, S: dict) -> tuple[np.ndarray, np.ndarray]:
     return R[f"nb201_{space_key}"][keep], free[keep]
 
 
-@ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "depth_lambda_nb201_scale_free",
-      "width_lambda_nb201_scale_free")
+@ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "depth_lambda_nb201_paper",
+      "width_lambda_nb201_paper", "depth_lambda_nb201_ntk", "width_lambda_nb201_ntk",
+      "depth_lambda_nb201_scale_free", "width_lambda_nb201_scale_free")
 def _principles(key: str, profile: str) -> Measured:
+    """Kendall tau of effective depth or width with lambda_min of the exact NNGP (``<what>_lambda_<space>``),
+    of the paper's recursion (``_paper``), of the NTK (``_ntk``) or scale-free (``_scale_free``)."""
     R = result("ch04.landscape", profile)
-    what, _, space = key.split("_")[:3]
+    what, _, space, *kernel = key.split("_")
     if key.endswith("scale_free"):
         x, y = _nb201(what, R, result("ch04.scale_free", profile))
     else:
         keep = R[f"{space}_depth"] > 0
-        x, y = R[f"{space}_{what}"][keep], R[f"{space}_lambda_exact"][keep]
+        x, y = R[f"{space}_{what}"][keep], R[f"{space}_lambda_{kernel[0] if kernel else 'exact'}"][keep]
     return tau_ci(x, y, n_boot=200 if len(x) > 1000 else 1000)
 
 
@@ -354,7 +379,15 @@ def _accuracy(key: str, profile: str) -> Measured:
     every = nas["W"]["index"][np.isfinite(nas["W"]["naswot"])]
     acc = benchmark.load()["cifar10"].to_numpy()[every]
     if key == "acc_depth":
-        return tau_ci(nas["dw"][every, 0], acc, n_boot=200)
+        trained = nas["dw"][every, 0] > 0  # cells with a trained path, as in chapter 04
+        every, acc = every[trained], acc[trained]
+        depth = nas["dw"][every, 0]
+        bins = np.minimum(np.floor(depth / 0.5), 5)
+        means = [acc[bins == b].mean() for b in np.unique(bins)]
+        m = tau_ci(depth, acc, n_boot=200)
+        return Measured(m.value, m.se, m.lo, m.hi, m.n,
+                        f"{len(every):,} cells with a trained path; mean accuracy by effective depth (0.5 wide, last "
+                        f"from 2.5): {' / '.join(f'{x:.1f}' for x in means)} %")
     L = result("ch06.lambda_min", profile)
     x = L["lambda_min"][every] / L["trace"][every]
     ok = np.isfinite(x)
@@ -367,6 +400,19 @@ def _thm1(key: str, profile: str) -> Measured:
     T1 = result("ch07.theorem1", profile)
     m = tau_ci(T1["lambda_pr_in_edges"], T1["rate"], _section("07_pr_darts", profile)["n_boot"], method="spearman")
     return Measured(m.value, 0.0, m.lo, m.hi, None, f"{len(T1['rate'])} cells; interval over cells")
+
+
+@ours("thm3_gate_law")
+def _thm3(key: str, profile: str) -> Measured:
+    from convlib.pages import ch07_prdarts as ch07
+
+    section = _section("07_pr_darts", profile)
+    draws = section["mc_draws"]
+    rows = ch07.gate_law_rows(draws, section["seed"])
+    se = [math.sqrt(r["closed form"] * (1 - r["closed form"]) / draws) for r in rows]
+    z = [abs(r["difference"]) / e if e > 0 else (0.0 if r["difference"] == 0 else math.inf) for r, e in zip(rows, se)]
+    return exact(max(z), f"{len(rows)} settings (τ, β, event) of {draws:,} draws; largest |difference| "
+                         f"{max(abs(r['difference']) for r in rows):.1e}")
 
 
 @ours("thm4_rate")
@@ -447,6 +493,8 @@ def read(path=PATH) -> list[dict]:
     for line, r in enumerate(rows, start=2):
         if None in r or r["key"] in seen or r["kind"] not in KINDS or not r["source"].strip():
             raise ValueError(f"{path}, line {line}: need all columns, a new key, a kind in {KINDS} and a source")
+        if r["kind"] != "value" and not r["reference"].strip():
+            raise ValueError(f"{path}, line {line}: a {r['kind']!r} claim needs a reference")
         if not r["paper_value"].strip() and not r["note"].strip():
             raise ValueError(f"{path}, line {line}: a claim without the paper's number needs a note saying why")
         seen.add(r["key"])
@@ -466,12 +514,12 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
     fn = OURS.get(row["key"])
     m = fn(profile or registry.active_profile()) if fn else None
     p, p_se = paper_number(row)
-    ref = float(row["reference"] or 0)
+    ref = float(row["reference"]) if row["reference"].strip() else None
     v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
     fmt = row["fmt"]
     show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
-    claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"])
+    claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"]) if ref is not None else None
     return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
             "source": f"{row['paper']}, {row['source']}",
             "paper": show(p) if row["kind"] == "value" and p is not None else claimed,
@@ -479,7 +527,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
             "95% interval": f"[{show(lo)}, {show(hi)}]" if m and lo != hi else None,
             "difference": show(m.value - p) if m and p is not None and row["kind"] == "value" else None,
             "seeds": m.n if m else None, "verdict": v,
-            "note": "; ".join(s for s in (row["note"], m.detail if m else "") if s)}
+            "note": "; ".join(s for s in (row["note"], m.detail if m else "",
+                                          f"conditions not met: {m.outside}" if m and m.outside else "") if s)}
 
 
 @functools.cache
@@ -577,14 +626,14 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
             row = t.loc[f"fig3_own_{ds}_{pair}"]
             out[f"fig3_own_{ds}_{pair}"] = f"{_with_interval(row)}, {row['verdict']}"
     if all(v == "reproduced" for v in signs):
-        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min still ranks convergence on both "
+        out["scale_verdict"] = ("With the scale removed, the scale-free λmin still ranks convergence on both "
                                 "datasets: connectivity matters beyond the scale it brings, though less.")
     elif all(v == "not reproduced" for v in signs):
-        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min ranks convergence in reverse on "
-                                "both datasets: what the raw lambda_min measured was mostly the output scale that "
+        out["scale_verdict"] = ("With the scale removed, the scale-free λmin ranks convergence in reverse on "
+                                "both datasets: what the raw λmin measured was mostly the output scale that "
                                 "more paths bring.")
     else:
-        out["scale_verdict"] = ("With the scale removed, the scale-free lambda_min does not rank convergence the "
+        out["scale_verdict"] = ("With the scale removed, the scale-free λmin does not rank convergence the "
                                 "same way on both datasets: the raw ordering rests largely on the output scale.")
     return out
 
