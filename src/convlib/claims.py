@@ -188,6 +188,22 @@ def _recursion(key: str, profile: str) -> Measured:
     return exact((G["gap"] > 1e-12).sum(), f"of {len(G['gap'])} DAGs")
 
 
+@ours("recursion_lambda_min")
+def _recursion_lambda(key: str, profile: str) -> Measured:
+    from convlib.pages import ch02_nngp
+
+    G, E = result("ch02.paper_gap", profile), result("ch03.eq12", profile)
+    n = ch02_nngp.paper_gap_numbers(G, _section("02_nngp_propagation", profile)["mlp_nodes"])
+    rel = ch02_nngp.relative_lambda_change(G["lambda_exact"], G["lambda_paper"])
+    big = (G["lambda_exact"] > 0) & (rel > 0.1)
+    same = list(E["dags"]) == list(G["dags"])
+    violators = (E["n_paths"] > 0) & (E["lambda_exact"] > E["eq12"] * (1 + 1e-9)) if same else None
+    tie = ("; they are exactly the DAGs whose exact λmin violates Eq. 12 (chapter 03)"
+           if same and np.array_equal(big, violators) else "")
+    return exact(n["lam_big"], f"of the {n['lam_live']} DAGs a path reaches the output of; {n['lam_small']} within "
+                               f"1 %; {n['lam_big_repeated']} of the {n['lam_big']} have a repeated skip route" + tie)
+
+
 # ---- chapter 03
 @ours("thm31_slack")
 def _slack(key: str, profile: str) -> Measured:
