@@ -25,7 +25,7 @@ def test_table_is_formatted_strings_without_nan():
     t = ch08.table(R).frame().set_index("model")
     assert list(t.index) == ["TinyResNet", "TinyDenseNet"]
     assert t.map(lambda v: isinstance(v, str) and "nan" not in v.lower()).all().all()
-    assert t.loc["TinyResNet", "d"] == "6.00" and t.loc["TinyResNet", "log2 paths"] == "4.00"
+    assert t.loc["TinyResNet", "d"] == "6.00" and t.loc["TinyResNet", "log2 paths"] == "4"
     assert t.loc["TinyResNet", "path depths"] == "2\u201310" and t.loc["TinyDenseNet", "layers"] == "6"
     assert set(t["NB201 box"]) | set(t["DARTS box"]) <= {"in", "out"}
 
@@ -82,4 +82,4 @@ def test_nb201_network_composes_its_cells():
     assert R["paths"][1] == "4" and R["depth"][1] == 5.0  # skip-only cells: the reductions' two branches
     f = ch08.facts(R, ch08.nb201_plane())
     assert (f["nb201_cell_d"], f["nb201_cell_in_box"], f["nb201_net_d"]) == (d_cell, "inside", R["depth"][0])
-    assert ch08.short(R["models"][0]) == "NB201 net, cell (1.75, 1.71)"
+    assert ch08.short(R["models"][0]) == "NAS-Bench-201 net (cell d = 1.75, m = 1.71)"

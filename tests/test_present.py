@@ -224,3 +224,10 @@ def test_a_table_with_a_column_of_sentences_labels_its_cells_for_the_phone_layou
     assert '<td data-label="claim"' in cards and '<td data-label="ours"' in cards
     plain = present.table(pd.DataFrame({"DAG": ["2_02_002"], "ours": [-0.136]}))._repr_html_()
     assert 'class="convlib-table"' in plain and "data-label" not in plain
+
+
+def test_count_puts_the_noun_in_its_number():
+    assert present.count(1, "cell") == "1 cell"
+    assert present.count(2, "seed") == "2 seeds"
+    assert present.count(0, "cell") == "0 cells"
+    assert present.count(15625, "cell") == "15,625 cells"

@@ -255,5 +255,10 @@ def cell_code(arch: str) -> str:
     return code.replace(" ", "\u00a0").replace("|", "|\u2060")
 
 
-__all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "notation", "rounded", "glue", "glue_all",
+def count(n: int, noun: str) -> str:
+    """``n`` with its noun in the number it takes: ``count(1, "cell")`` is "1 cell", ``count(2, "cell")`` "2 cells"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+__all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "notation", "rounded", "glue", "glue_all", "count",
            "CELL_CODE", "CELL_KEY", "cell_code"]

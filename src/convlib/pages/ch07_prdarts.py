@@ -327,12 +327,12 @@ def budget_rows(search_images: int, image_size: int, search_C: int, search_N: in
          "here": f"{search_images} training images (half / half) at {image_size}x{image_size} pixels"},
         {"setting": "supernet", "paper (DARTS space)": f"{v['search_cells']} cells, C = {v['search_C']}",
          "source": c["search_cells"].source,
-         "here": f"NB201 skeleton, N = {search_N} cell(s) per stage, C = {search_C}"},
+         "here": f"NB201 skeleton, {present.count(search_N, 'cell')} per stage, C = {search_C}"},
         {"setting": "schedule", "paper (DARTS space)": f"{v['search_epochs']} epochs, batch {v['search_batch']}, "
          f"Adam lr {v['arch_lr']} for beta", "source": c["arch_lr"].source,
          "here": f"{search_epochs} epochs, batch {batch_size}, Adam lr {arch_lr:g}"},
         {"setting": "runs", "paper (DARTS space)": "one reported run", "source": c["prdarts_c10_error"].source,
-         "here": f"{n_seeds} seed(s) x {n_variants} variants"},
+         "here": f"{present.count(n_seeds, 'seed')} x {n_variants} variants"},
         {"setting": "cost", "paper (DARTS space)": f"{v['prdarts_cost']} {c['prdarts_cost'].unit}",
          "source": c["prdarts_cost"].source, "here": "CPU minutes, below"},
     ]

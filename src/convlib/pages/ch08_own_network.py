@@ -35,7 +35,7 @@ def table(R: dict) -> present.Table:
            for name, box in BOXES.items()},
         "seconds": np.asarray(R["seconds"], float),
     }
-    return present.table(pd.DataFrame(rows), {"d": "{:.2f}", "m": "{:.3e}", "log2 paths": "{:.2f}",
+    return present.table(pd.DataFrame(rows), {"d": "{:.2f}", "m": "{:.3g}", "log2 paths": "{:.3g}",
                                               "layers": "{:,d}", "seconds": "{:.2f}"})
 
 
@@ -48,7 +48,7 @@ def short(spec: str) -> str:
     (``torchvision.models.resnet50`` -> ``ResNet-50``)."""
     if spec.startswith("nb201:"):
         d, m = theory.effective_depth_width(spec[len("nb201:"):])
-        return f"NB201 net, cell ({d:.2f}, {m:.2f})"
+        return f"NAS-Bench-201 net (cell d = {d:.2f}, m = {m:.2f})"
     name = spec.rpartition(":")[2].rpartition(".")[2]
     for pattern, written in NAMES:
         if re.fullmatch(pattern, name):
