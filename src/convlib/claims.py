@@ -314,7 +314,8 @@ def _fig3_gd(key: str, profile: str) -> Measured:
 
 @ours("space_lambda_mnist", "space_lambda_cifar10", "space_depth_mnist", "space_depth_cifar10",
       "space_own_lambda_mnist", "space_own_lambda_cifar10", "space_own_depth_mnist", "space_own_depth_cifar10",
-      "space_width_mnist", "space_width_cifar10", "space_own_width_mnist", "space_own_width_cifar10")
+      "space_width_mnist", "space_width_cifar10", "space_own_width_mnist", "space_own_width_cifar10",
+      "space_own_cond_mnist", "space_own_cond_cifar10")
 def _space(key: str, profile: str) -> Measured:
     parts = key.split("_")
     mode = "own" if parts[1] == "own" else "fixed"
@@ -322,7 +323,9 @@ def _space(key: str, profile: str) -> Measured:
     R = result("ch05.all_dags_seeds", profile)
     speed = R[f"{ds}_speed_{mode}"]
     lam = R[f"{ds}_exact_lam"] / (np.where(R[f"{ds}_exact_diag"] > 0, R[f"{ds}_exact_diag"], 1) if mode == "own" else 1)
-    x = lam if what == "lambda" else R[what]
+    # cond: lambda_min / lambda_max of the NTK, the linear rate at a step that is a fraction of 2 / lambda_max
+    cond = R[f"{ds}_ntk_lam"] / np.where(R[f"{ds}_ntk_lmax"] > 0, R[f"{ds}_ntk_lmax"], 1)
+    x = {"lambda": lam, "cond": cond}.get(what, R.get(what))
     live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
     m = tau_ci(speed[:, live].mean(0), x[live], n_boot=_section("05_dag_experiments", profile)["n_boot"])
     per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
