@@ -194,8 +194,7 @@ def _recursion_lambda(key: str, profile: str) -> Measured:
 
     G, E = result("ch02.paper_gap", profile), result("ch03.eq12", profile)
     n = ch02_nngp.paper_gap_numbers(G, _section("02_nngp_propagation", profile)["mlp_nodes"])
-    rel = ch02_nngp.relative_lambda_change(G["lambda_exact"], G["lambda_paper"])
-    big = (G["lambda_exact"] > 0) & (rel > 0.1)
+    big = ch02_nngp.lambda_far_off(G)
     same = list(E["dags"]) == list(G["dags"])
     violators = (E["n_paths"] > 0) & (E["lambda_exact"] > E["eq12"] * (1 + 1e-9)) if same else None
     tie = ("; they are exactly the DAGs whose exact λmin violates Eq. 12 (chapter 03)"
@@ -378,8 +377,8 @@ def _tenas(key: str, profile: str) -> Measured:
 
     T = _nas(profile)["tenas"]
     variant, seed = np.asarray(T["variant"]), np.asarray(T["seed"])
-    a, b = np.argsort(np.where(variant == "TENAS", seed, -1)), np.argsort(np.where(variant == "TENAS+DAG", seed, -1))
-    a, b = a[variant[a] == "TENAS"], b[variant[b] == "TENAS+DAG"]  # both in seed order
+    a, b = (np.flatnonzero(variant == v) for v in ("TENAS", "TENAS+DAG"))
+    a, b = a[np.argsort(seed[a])], b[np.argsort(seed[b])]  # both in seed order
     if not np.array_equal(seed[a], seed[b]):
         raise ValueError(f"ch06.tenas: TENAS seeds {seed[a]} and TENAS+DAG seeds {seed[b]} differ; the rows pair them")
     if key == "tenas_saving":
