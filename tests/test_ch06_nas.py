@@ -116,6 +116,10 @@ def test_wot_runs_are_the_searches_of_wot_rows_and_readings_share_their_draws():
     # the filtered searches score a subset of the same draws: never more seconds than WOT in any run
     assert np.all(runs["released"]["seconds"] <= runs["WOT"]["seconds"] + 1e-12)
     assert np.all(runs["half radius"]["seconds"] <= runs["WOT"]["seconds"] + 1e-12)
+    # the pick changes exactly in the runs whose WOT pick the box rejects
+    for reading, box in (("released", ()), ("half radius", ch.filter_box(dw, 0.5))):
+        assert ch.changed_picks(runs)[reading] == np.mean(~in_box(dw[runs["WOT"]["pick"]], *box))
+    assert 0 < ch.changed_picks(runs)["half radius"] < 1
     table = ch.readings_table(runs)
     assert list(table.index) == ["released", "half radius", "paper"]
     assert ch.closer_reading(table)["closer_acc"] in ch.BOX_READINGS
@@ -126,3 +130,14 @@ def test_ntk_scope_names_a_sample_or_the_whole_space():
 
     assert ntk_scope(250, 245) == "the 245 connected cells of a uniform sample of 250"
     assert ntk_scope(15625, 15284) == "every connected cell (15,284 of 15,625)"
+
+
+def test_extremes_split_the_trained_cells_at_the_texts_box():
+    # Live depths and widths span 1..3, so the half-radius box keeps |d - 2| <= 0.5 and |m - 2| <= 0.5: only
+    # the cell at (2, 2); the cell with d = 0 (no trained path) is in neither group.
+    dw = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [0.0, 0.0], [2.4, 1.2]])
+    acc = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    inside, outside = ch.extremes(dw, acc)
+    assert inside.tolist() == [20.0] and outside.tolist() == [10.0, 30.0, 50.0]
+    inside, outside = ch.extremes(dw, acc, fraction=1.0)
+    assert inside.tolist() == [10.0, 20.0, 30.0, 50.0] and outside.size == 0

@@ -427,6 +427,27 @@ def _accuracy(key: str, profile: str) -> Measured:
     return tau_ci(x[ok], acc[ok], n_boot=200)
 
 
+@ours("fig5_extremes_acc", "fig5_extremes_spread")
+def _figure5(key: str, profile: str) -> Measured:
+    from convlib import stats
+    from convlib.nas import benchmark
+    from convlib.pages import ch06_nas as ch
+
+    t, dw = benchmark.load(), ch.depth_width()
+    inside, outside = ch.extremes(dw, t["cifar10"].to_numpy())
+    if key == "fig5_extremes_spread":
+        r = stats.two_sample_ci(outside, inside, "sd ratio")
+        return Measured(r.value, 0.0, r.lo, r.hi, None, f"{len(inside):,} cells inside, {len(outside):,} outside")
+    r = stats.two_sample_ci(inside, outside)
+    others = [f"{name} {a.mean() - b.mean():+.2f}" for name, (a, b) in
+              (("CIFAR-100", ch.extremes(dw, t["cifar100"].to_numpy())),
+               ("ImageNet16-120", ch.extremes(dw, t["imagenet16"].to_numpy())))]
+    pathless = t["cifar10"].to_numpy()[dw[:, 0] == 0]
+    return Measured(r.value, 0.0, r.lo, r.hi, None,
+                    "; ".join(others) + f"; with the {len(pathless):,} cells without a trained path (mean "
+                    f"{pathless.mean():.1f} %) counted outside: {inside.mean() - np.r_[outside, pathless].mean():+.2f}")
+
+
 # ---- chapter 07
 @ours("thm1_rate")
 def _thm1(key: str, profile: str) -> Measured:

@@ -1,10 +1,12 @@
-"""Rank correlations with percentile bootstrap intervals (the book's one place for them).
+"""Rank correlations, and two-group comparisons, with percentile bootstrap intervals (the book's one place
+for them).
 
 Kendall's tau-b (``"kendall"``) and Spearman's rho (``"spearman"``: the Pearson correlation of the ranks,
 ties given their mean rank). An interval resamples the n pairs with replacement ``n_boot`` times
 (``np.random.default_rng(seed).integers(0, n, (n_boot, n))``) and takes the ``(1 - level) / 2`` and
 ``(1 + level) / 2`` quantiles of the statistic over the resamples; a resample whose statistic is
-undefined (a constant column) is left out of the quantiles. Every interval is returned as
+undefined (a constant column) is left out of the quantiles. Two groups (``two_sample_ci``) are resampled
+each on its own (a stratified bootstrap). Every interval is returned as
 ``Interval(value, lo, hi)``: the statistic on the data first, then the interval.
 """
 from __future__ import annotations
@@ -88,4 +90,29 @@ def paired_difference_ci(target, a, b, method: str = "kendall", n_boot: int = 10
     return _interval(lambda t, p, q: corr(t, p) - corr(t, q), columns, n_boot, seed, level)
 
 
-__all__ = ["METHODS", "rank_correlation", "rank_correlation_ci", "paired_difference_ci"]
+TWO_SAMPLE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "mean difference": lambda a, b: a.mean(-1) - b.mean(-1),         # mean(a) - mean(b)
+    "sd ratio": lambda a, b: a.std(-1, ddof=1) / b.std(-1, ddof=1),  # sd(a) / sd(b)
+}
+
+
+def two_sample_ci(a, b, statistic: str = "mean difference", n_boot: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> Interval:
+    """``Interval(value, lo, hi)`` of a statistic of two independent groups (``TWO_SAMPLE``: ``mean(a) -
+    mean(b)`` or ``sd(a) / sd(b)``), each group resampled with replacement on its own ``n_boot`` times."""
+    if statistic not in TWO_SAMPLE:
+        raise ValueError(f"statistic must be one of {tuple(TWO_SAMPLE)}, got {statistic!r}")
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.ndim != 1 or b.ndim != 1 or min(len(a), len(b)) < 3:
+        raise ValueError(f"need two 1-D groups of at least 3 values each, got shapes {a.shape} and {b.shape}")
+    if not 0 < level < 1 or n_boot < 1:
+        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    rng = np.random.default_rng(seed)
+    fn = TWO_SAMPLE[statistic]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant resample: its sd ratio is left out
+        boot = fn(a[rng.integers(0, len(a), (n_boot, len(a)))], b[rng.integers(0, len(b), (n_boot, len(b)))])
+    lo, hi = np.nanquantile(np.where(np.isfinite(boot), boot, np.nan), [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(fn(a, b)), float(lo), float(hi))
+
+
+__all__ = ["METHODS", "TWO_SAMPLE", "rank_correlation", "rank_correlation_ci", "paired_difference_ci", "two_sample_ci"]

@@ -206,6 +206,14 @@ def filter_box(dw: np.ndarray, fraction: float) -> tuple[tuple[float, float], tu
             (centre[1] - fraction * radius[1], centre[1] + fraction * radius[1]))
 
 
+def extremes(dw: np.ndarray, acc: np.ndarray, fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Figure 5's reading: the accuracies ``acc`` of the cells with a trained path (d > 0) inside the text's
+    box at ``fraction`` of the radius (``filter_box``) and of those outside it, the extremes of depth or width."""
+    live = dw[:, 0] > 0
+    inside = in_box(dw, *filter_box(dw, fraction))
+    return acc[live & inside], acc[live & ~inside]
+
+
 # ---------------------------------------------------------------------- Table 2 under both readings of the box
 BOX_READINGS = ("released", "half radius")
 
@@ -213,15 +221,23 @@ BOX_READINGS = ("released", "half radius")
 def wot_runs(naswot: dict, n_samples: int, n_runs: int, search_seed: int, box: tuple | None = None,
              dw: np.ndarray | None = None) -> dict:
     """Per run of the random-sampling search (``n_runs`` runs of ``n_samples`` draws, ``search_seed``):
-    the picked cell's test accuracy on each dataset and the search seconds; WOT without a box (``box``
-    None), WOT+DAG with the kept box ``box`` = (depth range, width range) over the (d, m) ``dw``."""
+    the picked cell (``pick``, benchmark index), its test accuracy on each dataset and the search seconds;
+    WOT without a box (``box`` None), WOT+DAG with the kept box ``box`` = (depth range, width range) over the
+    (d, m) ``dw``."""
     keep = None if box is None else in_box(dw[naswot["index"]], *box)
     r = search.sample_search(naswot["naswot"], naswot["naswot_s"], keep, n_samples=n_samples, n_runs=n_runs,
                              seed=search_seed)
     t = benchmark.load()
     picks = naswot["index"][r.pick]
-    return {**{ds: t[ds].to_numpy()[picks] for ds in benchmark.DATASETS}, "seconds": r.seconds,
+    return {"pick": picks, **{ds: t[ds].to_numpy()[picks] for ds in benchmark.DATASETS}, "seconds": r.seconds,
             "evaluated": r.evaluated}
+
+
+def changed_picks(runs: dict) -> dict[str, float]:
+    """Per reading of the box, the share of runs (``wot_readings``) whose WOT+DAG pick differs from WOT's:
+    with the same draws it differs exactly when WOT's pick lies outside the box, the only runs in which the
+    filter can change the accuracy."""
+    return {reading: float(np.mean(runs[reading]["pick"] != runs["WOT"]["pick"])) for reading in BOX_READINGS}
 
 
 def wot_readings(naswot: dict, dw: np.ndarray, n_samples: int, n_runs: int, search_seed: int) -> dict:
@@ -269,7 +285,7 @@ def ntk_scope(drawn: int, scored: int) -> str:
 
 __all__ = [
     "depth_width", "wot_rows", "tenas_rows", "tenas_picks", "tenas_picks_table", "recheck", "table2", "savings",
-    "table3", "figure5", "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box", "BOX_READINGS",
-    "wot_runs", "wot_readings", "readings_table", "closer_reading", "RECHECK_RTOL",
+    "table3", "figure5", "extremes", "multiple_r", "rank_table", "cost_table", "param_counts", "filter_box",
+    "BOX_READINGS", "wot_runs", "changed_picks", "wot_readings", "readings_table", "closer_reading", "RECHECK_RTOL",
     "ntk_scope",
 ]
