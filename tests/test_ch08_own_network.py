@@ -38,6 +38,10 @@ def test_facts_find_coinciding_models_and_count_boxes():
     assert f["deepest"] == "TinyResNet" and math.isclose(f["most_paths_log2"], 4.0)
     assert cells["cells"].sum() == 15625 and f["nb201_live"] == 15625 - int(cells.loc[cells["d"] == 0, "cells"].sum())
     assert 0 < f["nb201_in_box"] < f["nb201_live"]
+    assert f["extremes"] == "TinyResNet has both the most paths (log\u2082 P = 4) and the largest effective depth, 6.0"
+    R["paths"] = np.array([16, 64, 16], dtype=object)  # the densest is no longer the deepest: both named
+    assert ch08.facts(R, cells)["extremes"] == ("TinyDenseNet has the most paths (log\u2082 P = 6) and TinyResNet "
+                                                "the largest effective depth, 6.0")
 
 
 def test_display_names():

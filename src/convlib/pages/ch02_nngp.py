@@ -104,11 +104,15 @@ def monte_carlo_table(R: dict, dags: list, widths: list) -> present.Table:
                          caption=f"Relative error at width m = {widths[-1]:,}, mean over the draws")
 
 
+FIGURE3_NAMES = {code: name for name, code in FIGURE3.items()}  # "2_02_002" -> "DAG#1"
+
+
 def monte_carlo_figure(R: dict, dags: list, widths: list) -> Figure:
-    """One panel per DAG (two columns): error of a finite network's kernel against the exact NNGP and
-    the paper's recursion (mean over draws, min-max band) with an ``m^{-1/2}`` guide; one legend."""
+    """One panel per DAG (two columns, titled by its Figure-3 name and code): error of a finite network's
+    kernel against the exact NNGP and the paper's recursion (mean over draws, min-max band) with an
+    ``m^{-1/2}`` guide; one legend."""
     rows = (len(dags) + 1) // 2
-    fig = Figure(figsize=(6.5, 2.3 * rows + 0.7), layout="constrained")
+    fig = Figure(figsize=(6.5, 2.6 * rows + 0.7), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, 2, sharex=True, sharey=True)).ravel()
     slopes = error_slopes(R["err_exact"], widths)
     w = np.asarray(widths, dtype=float)
@@ -118,7 +122,9 @@ def monte_carlo_figure(R: dict, dags: list, widths: list) -> Figure:
             ax.fill_between(w, err[i].min(-1), err[i].max(-1), color=color, alpha=0.2, lw=0)
             ax.plot(w, err[i].mean(-1), "o-", ms=4, color=color, label=label)
         ax.plot(w, R["err_exact"][i, 0].mean() * (w / w[0]) ** -0.5, "k:", lw=1.2, label=r"slope $-1/2$")
-        ax.set(xscale="log", yscale="log", title=f"{arch} (slope {slopes[i]:.2f})")
+        name = FIGURE3_NAMES.get(arch, "DAG")
+        ax.set(xscale="log", yscale="log")
+        ax.set_title(f"{name} {arch}\nfitted slope {slopes[i]:.2f}", fontsize="medium")
     for ax in axes[len(dags):]:
         ax.set_visible(False)
     for ax in axes[-2:]:

@@ -58,7 +58,8 @@ def short(spec: str) -> str:
 
 def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
-    the largest path count, models sharing (d, m), how many of the models whose name gives a depth
+    the largest path count (and ``extremes``, a sentence naming the models with the most paths and the
+    largest depth, once when they are the same), models sharing (d, m), how many of the models whose name gives a depth
     (ResNet-50) have a longest path of that depth, how many lie in a box, the slowest time, and the
     NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
     names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
@@ -70,11 +71,14 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
                                                           for x in names), R["longest"]) if n]
     packages = {f"{s.partition('.')[0]} {v}" for s, v in zip(R["models"], R["versions"]) if ":" not in s}
+    deepest, log2_paths = names[int(np.argmax(d))], math.log2(int(R["paths"][most]))
+    paths = f"the most paths (log\u2082 P = {log2_paths:.0f})"
+    extremes = (f"{deepest} has both {paths} and the largest effective depth, {d.max():.1f}" if names[most] == deepest
+                else f"{names[most]} has {paths} and {deepest} the largest effective depth, {d.max():.1f}")
     return {
         "n_models": len(names), "versions": ", ".join(sorted(packages)) or "-", "torch_version": R["torch"],
-        "deepest": names[int(np.argmax(d))], "deepest_d": float(d.max()),
-        "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
-        "most_paths": names[most], "most_paths_log2": math.log2(int(R["paths"][most])),
+        "deepest": deepest, "deepest_d": float(d.max()), "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
+        "most_paths": names[most], "most_paths_log2": log2_paths, "extremes": extremes,
         "same_dm": "; ".join(same) if same else "none",
         "named_depths": len(named), "named_equal": sum(a == b for a, b in named),
         "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
