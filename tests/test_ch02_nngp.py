@@ -76,6 +76,8 @@ def test_figures_have_a_panel_per_dag_and_a_legend_for_every_colour():
     fig = ch02.monte_carlo_figure(_mc((-0.5, -0.5, -0.5)), ["2_02_002", "1_01_222", "2_21_112"], WIDTHS)
     assert isinstance(fig, Figure)
     assert sum(ax.get_visible() for ax in fig.axes) == 3
+    table = ch02.monte_carlo_table(_mc((-0.5, -0.5, -0.5)), ["2_02_002", "1_01_222", "2_21_112"], WIDTHS)
+    assert [row[0] for row in table.cells] == ["DAG#1 (2_02_002)", "DAG#2 (1_01_222)", "DAG#3 (2_21_112)"]
     assert [ax.get_title() for ax in fig.axes[:3]] == [f"DAG#{i} {code}\nfitted slope -0.50" for i, code in
                                                       enumerate(["2_02_002", "1_01_222", "2_21_112"], 1)]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["exact NNGP", "paper's recursion", r"slope $-1/2$"]

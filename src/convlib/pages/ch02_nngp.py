@@ -94,17 +94,18 @@ def monte_carlo_numbers(R: dict, widths: list) -> dict:
             "paper_err_widest": float(R["err_paper"][:, -1].mean(-1).max())}
 
 
+FIGURE3_NAMES = {code: name for name, code in FIGURE3.items()}  # "2_02_002" -> "DAG#1"
+
+
 def monte_carlo_table(R: dict, dags: list, widths: list) -> present.Table:
-    """Per DAG: fitted slope and the error at the widest width against each kernel."""
-    rows = pd.DataFrame({"DAG": dags, "fitted slope": error_slopes(R["err_exact"], widths),
+    """Per DAG (its Figure-3 name too): fitted slope and the error at the widest width against each kernel."""
+    names = [f"{FIGURE3_NAMES[a]} ({a})" if a in FIGURE3_NAMES else a for a in dags]
+    rows = pd.DataFrame({"DAG": names, "fitted slope": error_slopes(R["err_exact"], widths),
                          "error, exact NNGP": R["err_exact"][:, -1].mean(-1),
                          "error, paper's recursion": R["err_paper"][:, -1].mean(-1)})
     return present.table(rows, {"fitted slope": "{:.2f}", "error, exact NNGP": "{:.4f}",
                                 "error, paper's recursion": "{:.4f}"},
                          caption=f"Relative error at width m = {widths[-1]:,}, mean over the draws")
-
-
-FIGURE3_NAMES = {code: name for name, code in FIGURE3.items()}  # "2_02_002" -> "DAG#1"
 
 
 def monte_carlo_figure(R: dict, dags: list, widths: list) -> Figure:
