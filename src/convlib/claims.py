@@ -224,6 +224,26 @@ def _slack(key: str, profile: str) -> Measured:
                     " and ".join(x for x in outside if x) + " (unit constants)" if any(outside) else "")
 
 
+@ours("lemma31_full_rank")
+def _lemma31(key: str, profile: str) -> Measured:
+    from convlib.pages import ch03_convergence
+
+    c = ch03_convergence.lemma31_check(result("ch03.eq12", profile))
+    low = min(c["smallest lambda paper"], c["smallest lambda exact"])
+    return Measured(low, 0.0, low, low, None,
+                    f"largest cosine of two inputs {c['max cosine']:.3f} (none parallel); the conclusion holds on our "
+                    "inputs", outside="the lemma assumes an analytic activation; ReLU is not")
+
+
+@ours("lemma33_bound")
+def _lemma33(key: str, profile: str) -> Measured:
+    from convlib.pages import ch03_convergence
+
+    rows = [r for r in ch03_convergence.eq12_checks(result("ch03.eq12", profile)) if r["bound"] == "Lemma 3.3"]
+    return exact(sum(r["violations"] for r in rows), f"over {len(rows)} checks (space x kernel) of "
+                 f"{sum(r['DAGs'] for r in rows):,} DAG-kernel pairs")
+
+
 def _eq12_row(space: str, kernel: str, profile: str) -> dict:
     from convlib.pages import ch03_convergence
 
