@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from convlib import darts
+from convlib.dag import mlp_dags
 from convlib.experiments.ch07_prdarts import VARIANTS, search_grid, search_shards
 from convlib.nas import benchmark
 from convlib.pages import ch07_prdarts as ch07
@@ -51,6 +52,11 @@ def test_binary_summary_and_reading_rows_by_hand():
     assert [(r["reading"], r["vs"]) for r in rows] == [(r, v) for r in ("in_edges", "chain")
                                                        for v in (ch07.LAST, ch07.FULL)]
     assert math.isnan(ch07.binary_summary({**BG, "lambda_pr_in_edges": np.ones(4)})["bg_missed_pd"])
+
+
+def test_binary_cells_phrase_counts_against_all_729():
+    assert ch07.binary_cells_phrase({"archs": mlp_dags(3)}) == "all 729"
+    assert ch07.binary_cells_phrase({"archs": mlp_dags(3)[:27]}) == "27 of the 729"
 
 
 def test_gate_law_rows_hold_and_the_verdict_can_fail():

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convlib import darts, paper, plotting, present, stats
-from convlib.dag import DAGLike
+from convlib.dag import DAGLike, mlp_dags
 from convlib.experiments.ch07_prdarts import VARIANTS
 from convlib.nas import benchmark
 from convlib.nas.network import EDGES, Network, cell_string
@@ -106,6 +106,13 @@ def binary_summary(BG: dict) -> dict:
             "bg_missed": int(missed.sum()),
             "bg_missed_pd": float((last[missed] > PD_TOL).mean()) if missed.any() else math.nan,
             "bg_last_zero": _median(last[missed]), "bg_last_pos": _median(last[pr > 0])}
+
+
+def binary_cells_phrase(BG: dict) -> str:
+    """How many of the binary cells (``dag.mlp_dags(3)``: zero, skip or conv on each of the 6 edges) ``BG``
+    (``ch07.binary_gram``) holds, for the text: "all 729" or "27 of the 729"."""
+    n, total = len(BG["archs"]), len(mlp_dags(3))
+    return f"all {total:,}" if n == total else f"{n:,} of the {total:,}"
 
 
 def gate_law_rows(mc_draws: int, seed: int, taus: Sequence[float] = GATE_TAUS,
@@ -597,9 +604,9 @@ def cited_table(*groups: str) -> present.Table:
 __all__ = [
     "MC_SE", "GATE_TAUS", "GATE_BETAS", "LAST", "FULL", "RATE", "GD", "WITHIN", "BRIDGE", "ALL_SKIP", "cited",
     "cited_glue", "theorem1_rows", "theorem1_summary", "drift_slope", "conv_into_last", "reading_rows",
-    "binary_summary", "gate_law_rows", "gate_law_summary", "regulariser_gradient", "temperature_summary",
-    "start_saturation", "theorem4_rows", "theorem4_summary", "loss_by_third", "fig2_summary", "search_rows",
-    "search_means", "search_summary", "search_budget", "budget_rows", "benchmark_scale", "bridge_rows",
+    "binary_summary", "binary_cells_phrase", "gate_law_rows", "gate_law_summary", "regulariser_gradient",
+    "temperature_summary", "start_saturation", "theorem4_rows", "theorem4_summary", "loss_by_third", "fig2_summary",
+    "search_rows", "search_means", "search_summary", "search_budget", "budget_rows", "benchmark_scale", "bridge_rows",
     "bridge_summary", "by_lambda_pr", "FORMATS", "theorem1_table", "theorem1_figure", "drift_table", "readings_table",
     "gate_law_table", "temperature_grid", "temperature_figure", "theorem4_table", "theorem4_figure",
     "skip_fraction_figure", "loss_by_third_table", "search_minutes", "budget_table", "skips_figure", "search_table",
