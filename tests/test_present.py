@@ -224,6 +224,10 @@ def test_a_table_with_a_column_of_sentences_labels_its_cells_for_the_phone_layou
     assert '<td data-label="claim"' in cards and '<td data-label="ours"' in cards
     plain = present.table(pd.DataFrame({"DAG": ["2_02_002"], "ours": [-0.136]}))._repr_html_()
     assert 'class="convlib-table"' in plain and "data-label" not in plain
+    # a card leaves out its empty lines (book.css hides cells of class convlib-empty on a phone)
+    gaps = present.table(pd.DataFrame({"claim": [claim], "ours": [None], "note": [""]}))._repr_html_()
+    assert '<td data-label="ours" class="convlib-empty"' in gaps and '<td data-label="note" class="convlib-empty"' in gaps
+    assert '<td data-label="claim" class="' not in gaps and "convlib-empty" not in plain
 
 
 def test_count_puts_the_noun_in_its_number():

@@ -114,7 +114,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         # a column of sentences keeps a readable measure when the table is squeezed, and a table with one (the
-        # scorecard) reads as one card per row on a phone (book/_static/book.css), each cell labelled
+        # scorecard) reads as one card per row on a phone (book/_static/book.css), each cell labelled and the
+        # empty ones left out
         prose = [not n and max((len(r[i]) for r in self.cells), default=0) > _PROSE
                  for i, n in enumerate(self.numeric)]
         cards = any(prose)
@@ -124,6 +125,8 @@ class Table:
             align = ";text-align:right" if numeric and tag == "th" else ";text-align:left" if tag == "th" else ""
             body = html.escape(text) if numeric else " ".join(map(_text_word, text.split(" ")))
             attr = f' data-label="{html.escape(label)}"' if label is not None else ""
+            if label is not None and text in ("", DASH):  # a card leaves out the lines that say nothing
+                attr += ' class="convlib-empty"'
             return f'<{tag}{attr} style="{style}{align}{extra}">{body}</{tag}>'
 
         head = "".join(td(c, n, "th", f";min-width:{_PROSE_WIDTH}" if wide else "")
