@@ -69,6 +69,10 @@ def test_gate_law_rows_hold_and_the_verdict_can_fail():
     assert s["mc_all_ok"] == "all" and 0 < s["mc_max_diff"] < 0.02
     bad = [{**rows[0], ch07.WITHIN: False, "difference": 0.5}] + rows[1:]
     assert ch07.gate_law_summary(bad) == {"mc_all_ok": "not all", "mc_max_diff": 0.5, "mc_se": ch07.MC_SE}
+    # the tolerance is the Bonferroni bound for 18 two-sided comparisons at 5 %, and the scorecard row uses it
+    assert ch07.MC_SE == 2.99
+    from convlib import claims
+    assert float(next(r for r in claims.read() if r["key"] == "thm3_gate_law")["reference"]) == ch07.MC_SE
 
 
 def test_regulariser_gradient_vanishes_at_the_paper_start():

@@ -172,3 +172,11 @@ def test_findings_state_ours_the_papers_and_the_verdict_of_each_claim_named():
     assert f["v_effect_cifar10"] == row["verdict"] and f["c_table1"] == "–" and f["v_table1"] == "not attempted"
     with pytest.raises(ValueError, match="no claims"):
         claims.findings(["nope"])
+
+
+def test_search_wins_count_paired_seeds_with_a_sign_test(monkeypatch):
+    a = np.array([90.0, 91.0, 92.0, 93.0, 94.0])
+    monkeypatch.setattr(claims, "_search_pair", lambda key, profile: (a, a + 1))
+    assert claims.search_wins("search_top2", "paper") == "5 of 5 (sign test p = 0.062)"  # 2 / 2^5
+    monkeypatch.setattr(claims, "_search_pair", lambda key, profile: (a, a + np.array([1, 1, 1, 0, -1])))
+    assert claims.search_wins("search_top2", "paper") == "3 of 5 (sign test p = 0.62)"  # tie left out: 10 / 2^4

@@ -104,3 +104,18 @@ def test_two_sample_intervals_match_normal_theory():
     r, lo, hi = stats.two_sample_ci(a, b, "sd ratio", n_boot=2000, seed=0)
     f_lo, f_hi = (r * np.sqrt(1 / fdist.ppf(q, len(a) - 1, len(b) - 1)) for q in (0.975, 0.025))
     assert lo < 2.0 < hi and lo == pytest.approx(f_lo, rel=0.02) and hi == pytest.approx(f_hi, rel=0.02)
+
+
+@pytest.mark.parametrize("method", stats.METHODS)
+def test_clusters_of_copies_count_once(method):
+    # every row copied 5 times: resampled cluster by cluster, the interval is the one of the distinct rows
+    # (same draws: G clusters in label order), while a row-wise bootstrap of the copies is much narrower
+    y = x + 8 * noise
+    xs, ys, groups = np.repeat(x, 5), np.repeat(y, 5), np.repeat(np.arange(len(x)), 5)
+    once = stats.rank_correlation_ci(x, y, method, n_boot=300, seed=4)
+    clustered = stats.rank_correlation_ci(xs, ys, method, n_boot=300, seed=4, groups=groups)
+    assert clustered == pytest.approx(once, abs=1e-12)
+    rowwise = stats.rank_correlation_ci(xs, ys, method, n_boot=300, seed=4)
+    assert rowwise.hi - rowwise.lo < 0.6 * (once.hi - once.lo)
+    with pytest.raises(ValueError, match="label every row"):
+        stats.rank_correlation_ci(xs, ys, method, groups=groups[:-1])

@@ -149,11 +149,12 @@ def welch(a, b) -> Measured:
     return Measured(d, se, d - half, d + half, min(len(a), len(b)))
 
 
-def tau_ci(x, y, n_boot: int = 1000, method: str = "kendall") -> Measured:
-    """Rank correlation with its percentile bootstrap interval over the rows (architectures or cells)."""
+def tau_ci(x, y, n_boot: int = 1000, method: str = "kendall", groups=None) -> Measured:
+    """Rank correlation with its percentile bootstrap interval over the rows (architectures or cells), or
+    over the clusters ``groups`` labels (rows that copy one architecture's numbers)."""
     from convlib import stats
 
-    r = stats.rank_correlation_ci(x, y, method, n_boot, seed=0)
+    r = stats.rank_correlation_ci(x, y, method, n_boot, seed=0, groups=groups)
     return Measured(r.value, 0.0, r.lo, r.hi, None)
 
 
@@ -274,27 +275,27 @@ def _fig3_order(key: str, profile: str) -> Measured:
 
 
 # ---- chapter 04
-def _nb201(space_key: str, R: dict, S: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(x, scale-free lambda_min) over the NAS-Bench-201 cells with a parameterised path."""
-    free = (S["exact_lam"] / np.where(S["exact_diag"] > 0, S["exact_diag"], 1))[S["nb201"]]
-    keep = R["nb201_depth"] > 0
-    return R[f"nb201_{space_key}"][keep], free[keep]
-
-
-@ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "depth_lambda_nb201_paper",
+@ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "width_lambda_mlp", "depth_lambda_mlp_paper",
+      "width_lambda_mlp_paper", "depth_lambda_mlp_ntk", "width_lambda_mlp_ntk", "depth_lambda_nb201_paper",
       "width_lambda_nb201_paper", "depth_lambda_nb201_ntk", "width_lambda_nb201_ntk",
       "depth_lambda_nb201_scale_free", "width_lambda_nb201_scale_free")
 def _principles(key: str, profile: str) -> Measured:
     """Kendall tau of effective depth or width with lambda_min of the exact NNGP (``<what>_lambda_<space>``),
-    of the paper's recursion (``_paper``), of the NTK (``_ntk``) or scale-free (``_scale_free``)."""
-    R = result("ch04.landscape", profile)
+    of the paper's recursion (``_paper``), of the NTK (``_ntk``) or scale-free (``_scale_free``: over the mean
+    diagonal), over the DAGs with a parameterised path. A NAS-Bench-201 cell has the numbers of its MLP
+    analogue (``ch04.scale_free["nb201"]``), so the interval over cells resamples the analogues."""
+    R, S = result("ch04.landscape", profile), result("ch04.scale_free", profile)
     what, _, space, *kernel = key.split("_")
+    keep = R[f"{space}_depth"] > 0
     if key.endswith("scale_free"):
-        x, y = _nb201(what, R, result("ch04.scale_free", profile))
+        y = (S["exact_lam"] / np.where(S["exact_diag"] > 0, S["exact_diag"], 1))[S["nb201"]][keep]
     else:
-        keep = R[f"{space}_depth"] > 0
-        x, y = R[f"{space}_{what}"][keep], R[f"{space}_lambda_{kernel[0] if kernel else 'exact'}"][keep]
-    return tau_ci(x, y, n_boot=200 if len(x) > 1000 else 1000)
+        y = R[f"{space}_lambda_{kernel[0] if kernel else 'exact'}"][keep]
+    if space == "mlp":
+        return tau_ci(R[f"mlp_{what}"][keep], y)
+    groups = S["nb201"][keep]
+    m = tau_ci(R[f"nb201_{what}"][keep], y, n_boot=200, groups=groups)
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{keep.sum():,} cells, {len(np.unique(groups))} analogues")
 
 
 # ---- chapter 05
@@ -496,23 +497,30 @@ def _thm4(key: str, profile: str) -> Measured:
     from convlib.pages import ch07_prdarts as ch07
 
     T4 = result("ch07.theorem4", profile)
-    ok = ch07.converged(T4)
+    ok, premise = ch07.converged(T4), T4["lam_pr_B"] > T4["lam_pr_A"]
+    outside = ""
     if key == "thm4_rate_premise":
-        ok &= T4["lam_pr_B"] > T4["lam_pr_A"]
+        ok &= premise
+    elif (ok & ~premise).any():
+        outside = (f"our B does not meet the theorem's premise lambda_PR(B) > lambda_PR(A) in {(ok & ~premise).sum()} "
+                   f"of the {ok.sum()} draws (the next row tests the others)")
     d = (T4["rate_B"] - T4["rate_A"])[ok]
     m = mean_se(d)
-    s = ch07.theorem4_summary(T4)
+    only_b = np.isfinite(T4["rate_B"]) & ~np.isfinite(T4["rate_A"]) & (premise if key == "thm4_rate_premise" else True)
     return Measured(m.value, m.se, m.lo, m.hi, m.n,
-                    f"B faster in {(d > 0).mean():.0%} of the {len(d)} draws in which both converged"
-                    + (" and the premise holds" if key == "thm4_rate_premise" else "") + "; gradient descent "
-                    f"diverged on A in {s['t4_diverged_A']} and on B in {s['t4_diverged_B']} of {len(T4['rate_A'])}")
+                    f"B faster in {(d > 0).sum()} of the {len(d)} draws in which both converged"
+                    + (" and the premise holds" if key == "thm4_rate_premise" else "") + f"; in {only_b.sum()} more "
+                    "draws gradient descent diverged on A and not on B: left out of the mean, they would count for B",
+                    outside=outside)
 
 
-@ours("fig2_skips")
+@ours("fig2_skips", "fig2_skips_early")
 def _fig2(key: str, profile: str) -> Measured:
+    """Training loss at no skips minus at the most skips, over the last (``fig2_skips``) or the first
+    (``_early``) third of the steps, per seed, Welch interval."""
     SF = result("ch07.skip_fraction", profile)
-    last = np.array_split(np.arange(SF["curves"].shape[-1]), 3)[2]
-    per_seed = SF["curves"][..., last].mean(-1)  # (fractions, seeds)
+    third = np.array_split(np.arange(SF["curves"].shape[-1]), 3)[0 if key.endswith("early") else 2]
+    per_seed = SF["curves"][..., third].mean(-1)  # (fractions, seeds)
     m = welch(per_seed[0], per_seed[-1])
     return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds")
 
@@ -522,18 +530,31 @@ SEARCH_PAIRS = {"search_top2": ("darts", "prdarts", "top2"), "search_argmax": ("
                 "path_ablation_top2": ("gates_tau1", "prdarts_tau1", "top2")}
 
 
+def _search_pair(key: str, profile: str) -> tuple[np.ndarray, np.ndarray]:
+    """NB201 CIFAR-10 accuracy of the final picks of the two variants of ``SEARCH_PAIRS[key]``, by seed."""
+    p = _section("07_pr_darts", profile)
+    base, other, rule = SEARCH_PAIRS[key]
+    acc = result("ch07.search", profile)[f"acc_{rule}"][:, :, -1]  # (variants, seeds)
+    v = list(p["variants"])
+    return acc[v.index(base)], acc[v.index(other)]
+
+
 @ours(*SEARCH_PAIRS)
 def _search(key: str, profile: str) -> Measured:
     """NB201 CIFAR-10 accuracy of the final picks, second variant - first, paired by seed (same rule)."""
-    p = _section("07_pr_darts", profile)
-    S = result("ch07.search", profile)
-    base, other, rule = SEARCH_PAIRS[key]
-    acc = S[f"acc_{rule}"][:, :, -1]  # (variants, seeds)
-    v = list(p["variants"])
-    a, b = acc[v.index(base)], acc[v.index(other)]
+    a, b = _search_pair(key, profile)
     m = mean_se(b - a)
-    seeds = "; ".join(f"seed {s}: {x:.2f} -> {y:.2f}" for s, x, y in zip(p["search_seeds"], a, b))
-    return Measured(m.value, m.se, m.lo, m.hi, m.n, seeds)
+    seeds = "; ".join(f"seed {s}: {x:.2f} -> {y:.2f}" for s, x, y in
+                      zip(_section("07_pr_darts", profile)["search_seeds"], a, b))
+    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"higher in {search_wins(key, profile)} paired seeds; {seeds}")
+
+
+def search_wins(key: str, profile: str | None = None) -> str:
+    """For the text: in how many paired seeds the second variant of ``SEARCH_PAIRS[key]`` picked the more
+    accurate cell, with the two-sided sign test's p-value (ties left out): ``"5 of 5 (sign test p = 0.062)"``."""
+    a, b = _search_pair(key, profile or registry.active_profile())
+    wins, n = int((b > a).sum()), int((b != a).sum())
+    return f"{wins} of {len(a)} (sign test p = {_stats.binomtest(wins, n).pvalue:.2g})" if n else f"0 of {len(a)}"
 
 
 @ours("darts_skips")
@@ -719,5 +740,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
-    "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary", "evaluate", "exact",
+    "search_wins", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary", "evaluate", "exact",
 ]

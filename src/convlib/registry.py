@@ -332,8 +332,8 @@ _COMPUTED: dict[results.Entry, dict] = {}
 
 
 COMMITTED_PROFILES = ("gpu", "paper")
-"""Profiles whose results are committed, the one the book prefers first: ``gpu`` (the paper's sizes, made on
-a GPU machine, committed when that run is done), then ``paper`` (sized for a 2-core CPU; always complete)."""
+"""Profiles whose results are committed, the one the book prefers first: ``gpu`` (larger sizes, the paper's where
+one GPU command allows, committed when that run is done), then ``paper`` (sized for a 2-core CPU; always complete)."""
 
 
 def active_profile() -> str:

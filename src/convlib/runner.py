@@ -127,7 +127,7 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
 
 def book_profile() -> str:
     """The profile ``make book`` renders: the first of ``registry.COMMITTED_PROFILES`` whose every result
-    is stored and fresh (the ``gpu`` profile, at the paper's sizes, once its run is committed), else the
+    is stored and fresh (the ``gpu`` profile, larger sizes, once its run is committed), else the
     last (``paper``, which ``make test`` holds fresh)."""
     for name in registry.COMMITTED_PROFILES[:-1]:
         if all(r.state == "fresh" for r in _rows(name, None)[0]):

@@ -5,8 +5,10 @@ Kendall's tau-b (``"kendall"``) and Spearman's rho (``"spearman"``: the Pearson 
 ties given their mean rank). An interval resamples the n pairs with replacement ``n_boot`` times
 (``np.random.default_rng(seed).integers(0, n, (n_boot, n))``) and takes the ``(1 - level) / 2`` and
 ``(1 + level) / 2`` quantiles of the statistic over the resamples; a resample whose statistic is
-undefined (a constant column) is left out of the quantiles. Two groups (``two_sample_ci``) are resampled
-each on its own (a stratified bootstrap). Every interval is returned as
+undefined (a constant column) is left out of the quantiles. Rows that come in clusters (``groups``: rows
+that are copies of one architecture's numbers) are resampled cluster by cluster, whole clusters with
+replacement, so that copies do not count as independent evidence. Two groups (``two_sample_ci``) are
+resampled each on its own (a stratified bootstrap). Every interval is returned as
 ``Interval(value, lo, hi)``: the statistic on the data first, then the interval.
 """
 from __future__ import annotations
@@ -68,6 +70,25 @@ def _interval(statistic: Callable[..., np.ndarray], columns: list[np.ndarray], n
     return Interval(float(value), float(lo), float(hi))
 
 
+def _clustered_interval(statistic: Callable[..., np.ndarray], columns: list[np.ndarray], groups, n_boot: int,
+                        seed: int, level: float) -> Interval:
+    """``_interval`` resampling whole clusters of rows: ``np.random.default_rng(seed).integers(0, G, (n_boot, G))``
+    picks G of the G clusters (in the sorted order of their labels) per resample."""
+    if not 0 < level < 1 or n_boot < 1:
+        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    groups = np.asarray(groups)
+    if groups.shape != columns[0].shape:
+        raise ValueError(f"groups must label every row: shape {groups.shape}, rows {columns[0].shape}")
+    _, label = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(label == g) for g in range(label.max() + 1)]
+    picks = np.random.default_rng(seed).integers(0, len(members), (n_boot, len(members)))
+    value = statistic(*(c[None] for c in columns))[0]
+    boot = [statistic(*(c[idx][None] for c in columns))[0]
+            for idx in (np.concatenate([members[g] for g in pick]) for pick in picks)]
+    lo, hi = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(value), float(lo), float(hi))
+
+
 def rank_correlation(x, y, method: str = "kendall") -> float:
     """Kendall's tau-b or Spearman's rho of ``x`` and ``y`` (nan if either is constant)."""
     x, y = _columns(method, x=x, y=y)
@@ -75,9 +96,12 @@ def rank_correlation(x, y, method: str = "kendall") -> float:
 
 
 def rank_correlation_ci(x, y, method: str = "kendall", n_boot: int = 1000, seed: int = 0,
-                        level: float = 0.95) -> Interval:
-    """``Interval(value, lo, hi)`` of the rank correlation of ``x`` and ``y`` (module docstring)."""
+                        level: float = 0.95, groups=None) -> Interval:
+    """``Interval(value, lo, hi)`` of the rank correlation of ``x`` and ``y`` (module docstring); ``groups``
+    labels clusters of rows to resample whole."""
     columns = _columns(method, x=x, y=y)
+    if groups is not None:
+        return _clustered_interval(_STATISTICS[method], columns, groups, n_boot, seed, level)
     return _interval(_STATISTICS[method], columns, n_boot, seed, level)
 
 

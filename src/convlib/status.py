@@ -97,7 +97,7 @@ def chapters(profile: str = "paper") -> pd.DataFrame:
                                        "compute time (s)"]).set_index("chapter")
 
 
-PURPOSE = {"gpu": "the paper's sizes, computed on a GPU machine", "paper": "sized for a two-core CPU"}
+PURPOSE = {"gpu": "larger sizes for one GPU command, the paper's where they fit", "paper": "sized for a two-core CPU"}
 
 
 def _value(v) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from scipy.stats import norm
 
 from convlib import darts, paper, plotting, present, stats
 from convlib.dag import DAGLike, mlp_dags
@@ -19,9 +20,11 @@ from convlib.prdarts import toy
 
 # ---------------------------------------------------------------- tables' rows, summaries and verdicts
 RHO_CHECK = 0.8  # the check that can fail: rho(lambda_PR, lambda_min(G_last)) above it at every width
-MC_SE = 5  # the gate-law tolerance, in binomial standard errors
-PD_TOL = 1e-8  # a kept Gram block counts as positive definite when its least eigenvalue is above this
 GATE_TAUS, GATE_BETAS = (10.0, 1.0, 0.1), (-2.0, 0.0, 2.0)  # the gate-law check's grid
+# the gate-law tolerance, in binomial standard errors: the Bonferroni bound for its two-sided comparisons (two
+# events per (tau, beta)) at 5 % in all, z = Phi^-1(1 - 0.05 / (2 n)), n = 18
+MC_SE = round(float(norm.isf(0.05 / (2 * 2 * len(GATE_TAUS) * len(GATE_BETAS)))), 2)
+PD_TOL = 1e-8  # a kept Gram block counts as positive definite when its least eigenvalue is above this
 ON_SHARE = 0.01  # the regulariser's gradient is "on" from this share of its value at the code's start tau
 LAST, FULL, RATE = "lambda_min(G_last)", "lambda_min(G)", "GD decay rate"
 GD = "GD rate vs lambda_min(G) (not lambda_PR)"
