@@ -180,3 +180,10 @@ def test_search_wins_count_paired_seeds_with_a_sign_test(monkeypatch):
     assert claims.search_wins("search_top2", "paper") == "5 of 5 (sign test p = 0.062)"  # 2 / 2^5
     monkeypatch.setattr(claims, "_search_pair", lambda key, profile: (a, a + np.array([1, 1, 1, 0, -1])))
     assert claims.search_wins("search_top2", "paper") == "3 of 5 (sign test p = 0.62)"  # tie left out: 10 / 2^4
+
+
+def test_depth_sentence_follows_the_verdicts():
+    assert claims.depth_sentence({"MNIST": "inconclusive", "CIFAR-10": "reproduced"}) == (
+        "deeper DAGs train slower on CIFAR-10, as the depth principle says; MNIST cannot tell")
+    assert claims.depth_sentence({"MNIST": "not reproduced", "CIFAR-10": "not reproduced"}) == (
+        "deeper DAGs train faster on MNIST and CIFAR-10, against it")

@@ -347,11 +347,18 @@ def _space(key: str, profile: str) -> Measured:
     cond = R[f"{ds}_ntk_lam"] / np.where(R[f"{ds}_ntk_lmax"] > 0, R[f"{ds}_ntk_lmax"], 1)
     x = {"lambda": lam, "cond": cond}.get(what, R.get(what))
     live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
-    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=_section("05_dag_experiments", profile)["n_boot"])
+    n_boot = _section("05_dag_experiments", profile)["n_boot"]
+    also = ""
+    if what in ("depth", "width"):  # the principles speak of DAGs with a trained path (d > 0), as in chapter 04
+        every = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
+        also = (f"; with the {(live & (R['depth'] == 0)).sum()} skip-only DAGs (d = 0) too: {every.value:+.3f} "
+                f"[{every.lo:+.3f}, {every.hi:+.3f}]")
+        live &= R["depth"] > 0
+    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
     per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
     return Measured(m.value, m.se, m.lo, m.hi, None,
                     f"{live.sum()} DAGs, speed averaged over {len(speed)} seeds (the average has less seed noise, so "
-                    "its tau can exceed every seed's); per seed " + " / ".join(f"{t:+.3f}" for t in per_seed))
+                    "its tau can exceed every seed's); per seed " + " / ".join(f"{t:+.3f}" for t in per_seed) + also)
 
 
 # ---- chapter 06
@@ -701,12 +708,23 @@ def findings(keys: list[str], profile: str | None = None) -> dict[str, str]:
     return out
 
 
+def depth_sentence(verdicts: dict[str, str]) -> str:
+    """What the depth rows' verdicts (per dataset name) say, as a clause: "deeper DAGs train slower on
+    CIFAR-10, as the depth principle says; MNIST cannot tell"."""
+    parts = [text.format(" and ".join(n for n, v in verdicts.items() if v == want)) for want, text in (
+        ("reproduced", "deeper DAGs train slower on {}, as the depth principle says"),
+        ("not reproduced", "deeper DAGs train faster on {}, against it")) if want in verdicts.values()]
+    rest = [n for n, v in verdicts.items() if v not in ("reproduced", "not reproduced")]
+    return "; ".join(parts + ([f"{' and '.join(rest)} cannot tell"] if rest else []))
+
+
 def scale_summary(profile: str | None = None) -> dict[str, str]:
     """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
     diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
     with depth at its own step (``tau_own_depth_<ds>``), the Figure-3 speed differences at their own steps
-    (``fig3_own_<ds>_2v1`` / ``_3v2``), and ``scale_verdict``: a sentence the intervals decide."""
+    (``fig3_own_<ds>_2v1`` / ``_3v2``), and two sentences the intervals decide: ``scale_verdict`` and
+    ``depth_verdict`` (what depth does at the DAGs' own steps)."""
     from convlib.pages import ch03_convergence
 
     profile = profile or registry.active_profile()
@@ -725,6 +743,8 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
         for pair in ("2v1", "3v2"):
             row = t.loc[f"fig3_own_{ds}_{pair}"]
             out[f"fig3_own_{ds}_{pair}"] = f"{_with_interval(row)}, {row['verdict']}"
+    out["depth_verdict"] = depth_sentence({name: t.loc[f"space_own_depth_{ds}", "verdict"]
+                                           for ds, name in (("mnist", "MNIST"), ("cifar10", "CIFAR-10"))})
     if all(v == "reproduced" for v in signs):
         out["scale_verdict"] = ("With the scale removed, the scale-free λmin still ranks convergence on both "
                                 "datasets: connectivity matters beyond the scale it brings, though less.")
@@ -740,5 +760,6 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
-    "search_wins", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary", "evaluate", "exact",
+    "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
+    "evaluate", "exact",
 ]
