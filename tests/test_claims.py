@@ -187,3 +187,15 @@ def test_depth_sentence_follows_the_verdicts():
         "deeper DAGs train slower on CIFAR-10, as the depth principle says; MNIST cannot tell")
     assert claims.depth_sentence({"MNIST": "not reproduced", "CIFAR-10": "not reproduced"}) == (
         "deeper DAGs train faster on MNIST and CIFAR-10, against it")
+
+
+def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_too(monkeypatch):
+    # paper 92.98 with sd 0.78: over 500 runs its standard error is 0.035 and 92.80 +- 0.045 is 3.2 of the combined
+    # 0.057 away (not reproduced); over 3 runs it is 0.45, and the same number is reproduced
+    monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.Measured(92.80, 0.045, n=500))
+    row = dict(zip(claims.COLUMNS, ("k", "06_nas_speedup", "P", "Table 2", "a level", "92.98", "0.78", "500", "%",
+                                    "value", "", "{:.2f}", "")))
+    out = claims.evaluate(row, "paper")
+    assert out["verdict"] == "not reproduced"
+    assert "over 3, as its text says, 0.45, and the verdict reproduced" in out["note"]
+    assert "as its text says" not in claims.evaluate({**row, "paper_runs": "3"}, "paper")["note"]

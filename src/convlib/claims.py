@@ -615,14 +615,23 @@ def paper_number(row: dict) -> tuple[float | None, float]:
     return _resolve(row["paper_value"]), math.sqrt(sum(s * s for s in sds) / runs) if sds else 0.0
 
 
+TEXT_RUNS = 3  # Chen et al. (2022) Table 2: "mean (std over three random runs)"; rows may read the spread otherwise
+
+
 def evaluate(row: dict, profile: str | None = None) -> dict:
     """One claim with ours (from the results at ``profile``, default ``registry.active_profile()``), the
-    difference and the verdict."""
+    difference and the verdict; where the row reads the paper's spread as over other than ``TEXT_RUNS`` runs,
+    the note adds the verdict under the text's reading."""
     fn = OURS.get(row["key"])
     m = fn(profile or registry.active_profile()) if fn else None
     p, p_se = paper_number(row)
     ref = float(row["reference"]) if row["reference"].strip() else None
     v = verdict(row["kind"], m, p if row["kind"] == "value" else None, p_se, ref)
+    text_reading = ""
+    if m is not None and row["paper_sd"].strip() and row["paper_runs"].strip() and int(row["paper_runs"]) != TEXT_RUNS:
+        _, se_text = paper_number({**row, "paper_runs": str(TEXT_RUNS)})
+        text_reading = (f"the paper's standard error is {p_se:.2g} over {row['paper_runs']} runs; over {TEXT_RUNS}, as "
+                        f"its text says, {se_text:.2g}, and the verdict {verdict(row['kind'], m, p, se_text, ref)}")
     fmt = row["fmt"]
     show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
@@ -634,7 +643,7 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
             "95% interval": f"[{show(lo)}, {show(hi)}]" if m and lo != hi else None,
             "difference": show(m.value - p) if m and p is not None and row["kind"] == "value" else None,
             "seeds": m.n if m else None, "verdict": v,
-            "note": "; ".join(s for s in (row["note"], m.detail if m else "",
+            "note": "; ".join(s for s in (row["note"], m.detail if m else "", text_reading,
                                           f"conditions not met: {m.outside}" if m and m.outside else "") if s)}
 
 
