@@ -318,3 +318,11 @@ def test_share_figure_draws_the_gated_methods():
     S = _search_result({"top2": [[1, 3, 2], [0, 0, 3]]})
     fig = ch07.share_figure(S, ["darts", "prdarts"], 2)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["PR-DARTS (paper's τ)"]
+
+
+def test_the_darts_skips_row_compares_with_the_chance_level_of_the_top2_rule():
+    from convlib import claims
+
+    row = next(r for r in claims.read() if r["key"] == "darts_skips")
+    assert float(row["reference"]) == ch07.chance_skips("top2") == 1.25
+    assert f"{ch07.chance_skips('top2'):g} of the 5 kept edges" in row["claim"]
