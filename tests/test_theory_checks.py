@@ -89,6 +89,10 @@ def test_scale_free_table_divides_by_the_mean_diagonal():
         S |= {f"{kernel}_lam": np.array([0.0, 1.0, 2.0, 3.0]), f"{kernel}_diag": np.array([0.0, 1.0, 4.0, 12.0]),
               f"{kernel}_lmax": np.array([0.0, 10.0, 40.0, 90.0])}
     t = ch03_page.scale_free_table(S)
+    assert list(t["kernel"].unique()) == ["NNGP (exact)", "NTK"]
+    t = ch03_page.scale_free_table({**S, "paper_lam": S["exact_lam"], "paper_diag": S["exact_diag"],
+                                    "paper_lmax": S["exact_lmax"]})
+    assert list(t["kernel"].unique()) == ["NNGP (exact)", "paper's recursion", "NTK"]
     np.testing.assert_allclose(t["lambda_min / mean diagonal"][:3], [1.0, 0.5, 0.25])
     np.testing.assert_allclose(t["condition number"][:3], [10.0, 20.0, 30.0])
     assert list(t["DAG"][:3]) == [f"{n} {a}" for n, a in FIGURE3.items()]

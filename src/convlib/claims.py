@@ -268,9 +268,13 @@ def _fig3_order(key: str, profile: str) -> Measured:
     free = lam / ch03_convergence.figure3_values(S, S["exact_diag"])
     cond = ch03_convergence.figure3_values(S, S["exact_lmax"]) / lam
     v = free if key.endswith("scale_free") else lam
+    at = functools.partial(ch03_convergence.figure3_values, S)
+    others = {name: at(S[f"{k}_lam"]) / at(S[f"{k}_diag"]) for k, name in (("paper", "the paper's recursion"),
+                                                                            ("ntk", "the NTK"))}
     detail = ("lambda_min / mean diagonal " + " / ".join(f"{x:.3g}" for x in free) + "; condition number "
-              + " / ".join(f"{x:,.0f}" for x in cond) if key.endswith("scale_free")
-              else "lambda_min " + " / ".join(f"{x:.3g}" for x in lam))
+              + " / ".join(f"{x:,.0f}" for x in cond) + "".join(f"; for {name} " + " / ".join(f"{x:.3g}" for x in r)
+                                                            for name, r in others.items())
+              if key.endswith("scale_free") else "lambda_min " + " / ".join(f"{x:.3g}" for x in lam))
     return exact(float(np.all(np.diff(v) > 0)), detail + " (DAG#1 / #2 / #3)")
 
 

@@ -123,10 +123,12 @@ def figure3_values(S: dict, values: np.ndarray) -> np.ndarray:
 
 
 def scale_free_table(S: dict) -> pd.DataFrame:
-    """The Figure-3 DAGs in ``ch03.scale_free``: per kernel (exact NNGP, NTK), lambda_min, the mean diagonal,
-    their ratio (lambda_min with the kernel's scale removed) and the condition number lambda_max / lambda_min."""
+    """The Figure-3 DAGs in ``ch03.scale_free``: per kernel (exact NNGP, the paper's recursion where ``S`` has
+    it, NTK), lambda_min, the mean diagonal, their ratio (lambda_min with the kernel's scale removed) and the
+    condition number lambda_max / lambda_min."""
     rows = []
-    for kernel, label in (("exact", "NNGP (exact)"), ("ntk", "NTK")):
+    kernels = (("exact", "NNGP (exact)"), ("paper", "paper's recursion"), ("ntk", "NTK"))
+    for kernel, label in ((k, name) for k, name in kernels if f"{k}_lam" in S):
         lam, diag, lmax = (figure3_values(S, S[f"{kernel}_{k}"]) for k in ("lam", "diag", "lmax"))
         for name, a, b, c in zip(FIGURE3, lam, diag, lmax):
             rows.append({"kernel": label, "DAG": f"{name} {FIGURE3[name]}", "lambda_min": a, "mean diagonal": b,
