@@ -199,3 +199,10 @@ def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_to
     assert out["verdict"] == "not reproduced"
     assert "over 3, as its text says, 0.45, and the verdict reproduced" in out["note"]
     assert "as its text says" not in claims.evaluate({**row, "paper_runs": "3"}, "paper")["note"]
+
+
+def test_the_principles_order_the_figure3_dags_by_hand():
+    # chain: one path of depth 3 (d = 3, m = 1/3); parallel: three paths of depth 1 (d = 1, m = 3); mixed: paths of
+    # depth 0, 1, 2, 2 (d = 5/4, m = 3 / (5/4) = 2.4). DAG#2 is shallower and wider than DAG#3: not the paper's order
+    m = claims.OURS["fig3_principles_order"]("paper")
+    assert m.value == 0.0 and "(3.00, 0.33) / (1.00, 3.00) / (1.25, 2.40)" in m.detail

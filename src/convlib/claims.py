@@ -178,6 +178,18 @@ def _spaces(key: str, profile: str) -> Measured:
                               f"theirs, {a['theirs_merging']:,} of theirs more than one of ours (chapter 01)")
 
 
+@ours("fig3_principles_order")
+def _principles_order(key: str, profile: str) -> Measured:
+    """1 when, for DAG#1 -> #2 and #2 -> #3, the later DAG is no deeper and no narrower (one of them strictly),
+    so that the principles predict the paper's order; else 0."""
+    from convlib import theory
+
+    dm = np.array([theory.effective_depth_width(a) for a in dag.FIGURE3.values()])
+    in_order = all(b[0] <= a[0] and b[1] >= a[1] and (b[0] < a[0] or b[1] > a[1]) for a, b in zip(dm, dm[1:]))
+    return exact(float(in_order), "(d, m) = " + " / ".join(f"({d:.2f}, {m:.2f})" for d, m in dm) + " for DAG#1 / #2 / "
+                 "#3: DAG#2 is shallower and wider than DAG#3, so the principles put it ahead")
+
+
 @ours("closed_forms")
 def _closed_forms(key: str, profile: str) -> Measured:
     return exact(np.max(result("ch02.closed_forms", profile)["max_abs_diff"]))
