@@ -217,6 +217,17 @@ def _recursion_lambda(key: str, profile: str) -> Measured:
 
 
 # ---- chapter 03
+@ours("remark33_lambda")
+def _remark33(key: str, profile: str) -> Measured:
+    from convlib.pages import ch02_nngp
+
+    means = ch02_nngp.remark33_steps(result("ch02.remark33", profile))[0]
+    return exact(means["largest lambda change"],
+                 f"the means change the kernel of {means['DAGs changed']} of {means['of']} DAGs (median relative gap "
+                 f"{means['median gap']:.2f}), yet lambda_min by at most this much; it does not rise on "
+                 f"{means['lambda_min not raised']} of the {means['DAGs changed']}")
+
+
 @ours("thm31_slack")
 def _slack(key: str, profile: str) -> Measured:
     from convlib.pages import ch03_convergence
