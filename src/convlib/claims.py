@@ -216,7 +216,6 @@ def _recursion_lambda(key: str, profile: str) -> Measured:
                                f"1 %; {n['lam_big_repeated']} of the {n['lam_big']} have a repeated skip route" + tie)
 
 
-# ---- chapter 03
 @ours("remark33_lambda")
 def _remark33(key: str, profile: str) -> Measured:
     from convlib.pages import ch02_nngp
@@ -228,6 +227,7 @@ def _remark33(key: str, profile: str) -> Measured:
                  f"{means['lambda_min not raised']} of the {means['DAGs changed']}")
 
 
+# ---- chapter 03
 @ours("thm31_slack")
 def _slack(key: str, profile: str) -> Measured:
     from convlib.pages import ch03_convergence
