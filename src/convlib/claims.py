@@ -186,8 +186,10 @@ def _principles_order(key: str, profile: str) -> Measured:
 
     dm = np.array([theory.effective_depth_width(a) for a in dag.FIGURE3.values()])
     in_order = all(b[0] <= a[0] and b[1] >= a[1] and (b[0] < a[0] or b[1] > a[1]) for a, b in zip(dm, dm[1:]))
-    return exact(float(in_order), "(d, m) = " + " / ".join(f"({d:.2f}, {m:.2f})" for d, m in dm) + " for DAG#1 / #2 / "
-                 "#3: DAG#2 is shallower and wider than DAG#3, so the principles put it ahead")
+    ahead = dm[1][0] < dm[2][0] and dm[1][1] > dm[2][1]
+    pairs = " / ".join(f"({d:.2f}, {m:.2f})" for d, m in dm)
+    return exact(float(in_order), f"(d, m) = {pairs} for DAG#1 / #2 / #3"
+                 + (": DAG#2 is shallower and wider than DAG#3, so the principles put it ahead" if ahead else ""))
 
 
 @ours("closed_forms")
