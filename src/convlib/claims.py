@@ -330,11 +330,9 @@ def _principles(key: str, profile: str) -> Measured:
 # ---- chapter 05
 def _fig4_auc(ds: str, profile: str) -> dict[str, np.ndarray]:
     """Per Figure-3 DAG name, each seed's training accuracy averaged over the epochs (%)."""
-    from convlib.dag import FIGURE3
-
     F = result("ch05.figure4", profile)
-    names = {a: n for n, a in FIGURE3.items()}
-    return {names[F["dag"][i]]: 100 * F["train_acc"][i].mean(-1) for i, d in enumerate(F["dataset"]) if d == ds}
+    return {dag.FIGURE3_NAME[F["dag"][i]]: 100 * F["train_acc"][i].mean(-1)
+            for i, d in enumerate(F["dataset"]) if d == ds}
 
 
 @ours("fig4_mnist_2v1", "fig4_mnist_3v2", "fig4_cifar10_2v1", "fig4_cifar10_3v2")

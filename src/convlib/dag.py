@@ -37,6 +37,7 @@ KIND = {
 }
 IDENTITY_OPS = ("skip", "skip_connect")  # skip-kind operations that pass their input on unchanged
 FIGURE3 = {"DAG#1": "2_02_002", "DAG#2": "1_01_222", "DAG#3": "2_21_112"}  # Chen et al. (2022), Figure 3
+FIGURE3_NAME = {code: name for name, code in FIGURE3.items()}  # "2_02_002" -> "DAG#1"
 MAX_NODES = 2_000
 """Most nodes after the stem a DAG may have: N (N + 1) / 2 edge slots, 2 million here (a 2,000-node
 string is 2 MB); every kernel of a larger one would need terabytes."""
@@ -447,6 +448,6 @@ def _sum_str(counter: Counter, name) -> str:
 
 
 __all__ = [
-    "KINDS", "MLP_OPS", "NB201_OPS", "KIND", "IDENTITY_OPS", "FIGURE3", "DAG", "DAGLike", "shorten", "parse",
-    "mlp_dags", "nb201_cells", "nb201_index", "mlp_index", "canonical", "repeated_skip_route",
+    "KINDS", "MLP_OPS", "NB201_OPS", "KIND", "IDENTITY_OPS", "FIGURE3", "FIGURE3_NAME", "DAG", "DAGLike", "shorten",
+    "parse", "mlp_dags", "nb201_cells", "nb201_index", "mlp_index", "canonical", "repeated_skip_route",
 ]

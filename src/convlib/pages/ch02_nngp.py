@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from convlib import dag, plotting, present
-from convlib.dag import FIGURE3
+from convlib.dag import FIGURE3, FIGURE3_NAME
 
 
 def remark33_steps(R: dict, tol: float = 1e-12) -> list[dict]:
@@ -94,12 +94,9 @@ def monte_carlo_numbers(R: dict, widths: list) -> dict:
             "paper_err_widest": float(R["err_paper"][:, -1].mean(-1).max())}
 
 
-FIGURE3_NAMES = {code: name for name, code in FIGURE3.items()}  # "2_02_002" -> "DAG#1"
-
-
 def monte_carlo_table(R: dict, dags: list, widths: list) -> present.Table:
     """Per DAG (its Figure-3 name too): fitted slope and the error at the widest width against each kernel."""
-    names = [f"{FIGURE3_NAMES[a]} ({a})" if a in FIGURE3_NAMES else a for a in dags]
+    names = [f"{FIGURE3_NAME[a]} ({a})" if a in FIGURE3_NAME else a for a in dags]
     rows = pd.DataFrame({"DAG": names, "fitted slope": error_slopes(R["err_exact"], widths),
                          "error, exact NNGP": R["err_exact"][:, -1].mean(-1),
                          "error, paper's recursion": R["err_paper"][:, -1].mean(-1)})
@@ -123,7 +120,7 @@ def monte_carlo_figure(R: dict, dags: list, widths: list) -> Figure:
             ax.fill_between(w, err[i].min(-1), err[i].max(-1), color=color, alpha=0.2, lw=0)
             ax.plot(w, err[i].mean(-1), "o-", ms=4, color=color, label=label)
         ax.plot(w, R["err_exact"][i, 0].mean() * (w / w[0]) ** -0.5, "k:", lw=1.2, label=r"slope $-1/2$")
-        name = FIGURE3_NAMES.get(arch, "DAG")
+        name = FIGURE3_NAME.get(arch, "DAG")
         ax.set(xscale="log", yscale="log")
         ax.set_title(f"{name} {arch}\nfitted slope {slopes[i]:.2f}", fontsize="medium")
     for ax in axes[len(dags):]:

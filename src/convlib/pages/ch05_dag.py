@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from convlib import stats
-from convlib.dag import FIGURE3
+from convlib.dag import FIGURE3, FIGURE3_NAME
 from convlib.experiments.ch05_dag import convergence_speed
 
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "digits": "digits"}
@@ -48,11 +48,10 @@ def figure4_summary(F: dict) -> tuple[pd.DataFrame, dict]:
     (which DAG rises fastest: the area under the curve), the share of epochs in which DAG#2 is above
     DAG#1, the first epoch from which the mean curves keep the paper's order DAG#3 > DAG#2 > DAG#1 to the
     last, and whether DAG#3 is the fastest and DAG#2 faster than DAG#1 (Chen et al. 2022, Sec. 5.1)."""
-    names = {arch: name for name, arch in FIGURE3.items()}
     rows, glue = [], {}
     for ds in dict.fromkeys(F["dataset"]):
         pick = [i for i, d in enumerate(F["dataset"]) if d == ds]
-        order = [names[F["dag"][i]] for i in pick]
+        order = [FIGURE3_NAME[F["dag"][i]] for i in pick]
         acc = F["train_acc"][pick] * 100  # (3 DAGs, seeds, epochs), in %
         mean = acc.mean(1)
         auc, final = mean.mean(1), mean[:, -1]
