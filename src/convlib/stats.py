@@ -58,35 +58,41 @@ def _columns(method: str, **columns) -> list[np.ndarray]:
     return arrays
 
 
+def _check(n_boot: int, level: float) -> None:
+    if not 0 < level < 1 or n_boot < 1:
+        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+
+
+def _percentile(value, boot, level: float) -> Interval:
+    """``Interval(value, lo, hi)`` from the resamples' statistics ``boot``, leaving out the undefined (non-finite)."""
+    boot = np.asarray(boot, float)
+    lo, hi = np.nanquantile(np.where(np.isfinite(boot), boot, np.nan), [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(value), float(lo), float(hi))
+
+
 def _interval(statistic: Callable[..., np.ndarray], columns: list[np.ndarray], n_boot: int, seed: int,
               level: float) -> Interval:
     """``statistic`` of the columns and its percentile bootstrap interval over resampled rows."""
-    if not 0 < level < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    _check(n_boot, level)
     n = len(columns[0])
     idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
-    value = statistic(*(c[None] for c in columns))[0]
-    lo, hi = np.nanquantile(statistic(*(c[idx] for c in columns)), [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(value), float(lo), float(hi))
+    return _percentile(statistic(*(c[None] for c in columns))[0], statistic(*(c[idx] for c in columns)), level)
 
 
 def _clustered_interval(statistic: Callable[..., np.ndarray], columns: list[np.ndarray], groups, n_boot: int,
                         seed: int, level: float) -> Interval:
     """``_interval`` resampling whole clusters of rows: ``np.random.default_rng(seed).integers(0, G, (n_boot, G))``
     picks G of the G clusters (in the sorted order of their labels) per resample."""
-    if not 0 < level < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    _check(n_boot, level)
     groups = np.asarray(groups)
     if groups.shape != columns[0].shape:
         raise ValueError(f"groups must label every row: shape {groups.shape}, rows {columns[0].shape}")
     _, label = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(label == g) for g in range(label.max() + 1)]
     picks = np.random.default_rng(seed).integers(0, len(members), (n_boot, len(members)))
-    value = statistic(*(c[None] for c in columns))[0]
     boot = [statistic(*(c[idx][None] for c in columns))[0]
             for idx in (np.concatenate([members[g] for g in pick]) for pick in picks)]
-    lo, hi = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(value), float(lo), float(hi))
+    return _percentile(statistic(*(c[None] for c in columns))[0], boot, level)
 
 
 def rank_correlation(x, y, method: str = "kendall") -> float:
@@ -129,14 +135,12 @@ def two_sample_ci(a, b, statistic: str = "mean difference", n_boot: int = 1000, 
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.ndim != 1 or b.ndim != 1 or min(len(a), len(b)) < 3:
         raise ValueError(f"need two 1-D groups of at least 3 values each, got shapes {a.shape} and {b.shape}")
-    if not 0 < level < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    _check(n_boot, level)
     rng = np.random.default_rng(seed)
     fn = TWO_SAMPLE[statistic]
     with np.errstate(invalid="ignore", divide="ignore"):  # a constant resample: its sd ratio is left out
         boot = fn(a[rng.integers(0, len(a), (n_boot, len(a)))], b[rng.integers(0, len(b), (n_boot, len(b)))])
-    lo, hi = np.nanquantile(np.where(np.isfinite(boot), boot, np.nan), [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(fn(a, b)), float(lo), float(hi))
+    return _percentile(fn(a, b), boot, level)
 
 
 __all__ = ["METHODS", "TWO_SAMPLE", "rank_correlation", "rank_correlation_ci", "paired_difference_ci", "two_sample_ci"]
