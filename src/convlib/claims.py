@@ -488,7 +488,7 @@ def _figure5(key: str, profile: str) -> Measured:
     from convlib.nas import benchmark
     from convlib.pages import ch06_nas as ch
 
-    t, dw = benchmark.load(), ch.depth_width()
+    t, dw = benchmark.load(), _nas(profile)["dw"]
     inside, outside = ch.extremes(dw, t["cifar10"].to_numpy())
     if key == "fig5_extremes_spread":
         r = stats.two_sample_ci(outside, inside, "sd ratio")
