@@ -67,8 +67,12 @@ def test_wot_with_a_perfect_score_picks_the_best_of_its_draws():
     assert rows["WOT"]["evaluated"] == 20 and rows["WOT"]["seconds"] == 20
     keep = in_box(dw)
     assert rows["WOT+DAG"]["evaluated"] == pytest.approx(keep[draws].sum(1).mean())
-    t3 = ch.table3(naswot, dw, [1.0, 0.5], 20, 50, 1)
+    t3 = ch.table3(naswot, dw, [1.0, 0.5], 20, 50, 1, baseline=True)
     assert t3.loc[1.0, "paper cifar100"] == 69.48 and t3.loc[0.5, "kept share"] < t3.loc[1.0, "kept share"]
+    # the paper's baseline is WOT without the filter: our first row is WOT's, beside the paper's row 1
+    assert t3.index[0] == ch.BASELINE and t3.loc[ch.BASELINE, "paper cifar100"] == 69.48
+    assert t3.loc[ch.BASELINE, "cifar10"] == rows["WOT"]["cifar10"] and t3.loc[ch.BASELINE, "networks scored"] == 20
+    assert t3.loc[1.0, "networks scored"] < 20  # the full radius already leaves out the cells without a path
     t2 = ch.table2({**rows, **{k: rows["WOT"] for k in ("TENAS", "TENAS+DAG")}})
     assert t2.loc["optimal", ("cifar10", "paper")] == 94.37 and np.isnan(t2.loc["optimal", ("cifar10", "ours std")])
     # the benchmark's best cell is the paper's "optimal" row, to its two decimals

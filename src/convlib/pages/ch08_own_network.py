@@ -124,6 +124,14 @@ def plane_figure(R: dict, cells: pd.DataFrame):
     ax.set(xscale="log", yscale="log", xlabel="effective depth d (parameterised layers per path)",
            ylabel="effective width m (deep paths / d)")
     ax.legend(loc="upper left", fontsize=8)
+    zoom = ax.inset_axes([0.42, 0.48, 0.33, 0.47])  # the cells and boxes again, on linear axes
+    zoom.scatter(live["d"], live["m"], s=6 + 90 * live["cells"] / live["cells"].max(), color="#999999", alpha=0.6)
+    for ((d0, d1), (m0, m1)), colour in zip(BOXES.values(), ("#E69F00", "#009E73")):
+        zoom.add_patch(Rectangle((d0, m0), d1 - d0, m1 - m0, fill=False, lw=1.5, ec=colour))
+    corners = np.array([[box[0][1], box[1][1]] for box in BOXES.values()] + [[live["d"].max(), live["m"].max()]])
+    zoom.set(xlim=(0, corners[:, 0].max() * 1.08), ylim=(0, corners[:, 1].max() * 1.08))
+    zoom.set_title("cells and boxes, linear axes", fontsize=8)
+    zoom.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
 
