@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from convlib import registry
+from convlib import paper, registry
 from convlib.experiments.ch06_nas import cell_shards, naswot_scores, region_counts, tenas_shards
 from convlib.nas import benchmark, in_box
 from convlib.pages import ch06_nas as ch
@@ -78,6 +78,16 @@ def test_wot_with_a_perfect_score_picks_the_best_of_its_draws():
     # the benchmark's best cell is the paper's "optimal" row, to its two decimals
     assert abs(t2.loc["optimal", ("cifar10", "diff")]) < 0.005 and abs(t2.loc["optimal", ("imagenet16", "diff")]) < 0.005
     assert t2.loc["WOT", ("cifar10", "diff")] == pytest.approx(rows["WOT"]["cifar10"] - 92.81)
+    # rows with no number of ours are not in the comparison but in the cited table, each said once
+    assert "RSPS" not in t2.index and list(t2.index[-1:]) == ["optimal"]
+    cited = ch.table2_cited({**rows, **{k: rows["WOT"] for k in ("TENAS", "TENAS+DAG")}})
+    assert set(cited.index) | set(t2.index) == set(paper.table("chen2022", "table2").index)
+    assert cited.loc["RSPS", "cifar10"] == "87.66 (1.69)" and cited.loc["ResNet", "cifar100"] == "70.86"
+    # DARTS and ENAS on NAS-Bench-201 end at the all-skip cell: the paper's 54.30 / 15.61 / 16.32 is its entry
+    skip = table.loc[table["arch"] == ch.ALL_SKIP].iloc[0]
+    assert [round(skip[ds], 2) for ds in benchmark.DATASETS] == [54.30, 15.61, 16.32]
+    assert cited.loc["DARTS-2nd", "what it is"].startswith("a search; its pick is the all-skip cell")
+    assert cited.loc["GDAS", "what it is"] == "a search this book does not rerun"
 
 
 @pytest.mark.requires_data("nasbench201", "cifar10")
