@@ -60,7 +60,7 @@ def lemma32(K: np.ndarray) -> np.ndarray:
 
 
 def figure3_closed_forms(K0: np.ndarray) -> dict[str, np.ndarray]:
-    """K^(3) of the Figure-3 DAGs from K^(0) as Eqs. 7, 9, 11 write it, f = ``lemma32``:
+    """K^(3) of the Figure-3 DAGs from K^(0) as Eqs. 6, 8, 10 write it, f = ``lemma32``:
     DAG#1 ``f(f(f(K0)))``; DAG#2 ``3 f(K0)``; DAG#3 ``f(K2) + K1 + K0`` with ``K1 = f(K0)``, ``K2 = K1 + f(K0)``."""
     K1 = lemma32(K0)
     return {FIGURE3["DAG#1"]: lemma32(lemma32(K1)), FIGURE3["DAG#2"]: 3 * K1,
@@ -70,7 +70,7 @@ def figure3_closed_forms(K0: np.ndarray) -> dict[str, np.ndarray]:
 @registry.experiment("ch02.closed_forms", chapter="02_nngp_propagation")
 def closed_forms(dataset: str, n: int, seed: int) -> dict:
     """On n unit-diagonal inputs (Remark 3.4): the largest entrywise difference between the paper's recursion
-    (``kernels.nngp_paper``) and Eqs. 7, 9, 11 for each Figure-3 DAG, and for Eq. 11's ``f(2 f(K))`` read as the
+    (``kernels.nngp_paper``) and Eqs. 6, 8, 10 for each Figure-3 DAG, and for Eq. 10's ``f(2 f(K))`` read as the
     scalar map ``h(2 h(C))``, the share of input pairs where ``2 h(C) > 1`` leaves arcsin's domain."""
     X = kernels.unit_diagonal(data.load(dataset, "train", n=n, seed=seed)[0])
     K0 = kernels.stem_kernel(X, device="cpu").numpy()

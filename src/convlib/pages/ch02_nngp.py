@@ -36,7 +36,7 @@ def routes_step_is_exactly_the_repeated_dags(R: dict, tol: float = 1e-12) -> boo
 
 
 def closed_forms_agree(C: dict, tol: float = 1e-12) -> bool:
-    """True when ``kernels.nngp_paper`` equals Eqs. 7, 9, 11 entrywise to ``tol`` (float64 rounding)."""
+    """True when ``kernels.nngp_paper`` equals Eqs. 6, 8, 10 entrywise to ``tol`` (float64 rounding)."""
     return bool(np.max(C["max_abs_diff"]) < tol)
 
 
@@ -60,7 +60,7 @@ SLOPE_RANGE = (-0.65, -0.35)
 
 def closed_forms_numbers(C: dict, n: int) -> dict:
     """The numbers the closed-form check quotes: inputs, largest difference, verdict, K0's range, and
-    the share of pairs outside arcsin's domain under the scalar reading of Eq. 11."""
+    the share of pairs outside arcsin's domain under the scalar reading of Eq. 10."""
     low, high = C["k0_offdiag_range"]
     return {"cf_n": n, "cf_max": float(np.max(C["max_abs_diff"])),
             "cf_verdict": "equals" if closed_forms_agree(C) else "does NOT equal",
@@ -70,7 +70,7 @@ def closed_forms_numbers(C: dict, n: int) -> dict:
 def closed_forms_table(C: dict) -> present.Table:
     """Per Figure-3 DAG: the paper's equation and the largest entrywise difference from ``nngp_paper``."""
     rows = pd.DataFrame({"DAG": [f"{name} ({arch})" for name, arch in FIGURE3.items()],
-                         "paper's equation": ["Eq. 7", "Eq. 9", "Eq. 11"],
+                         "paper's equation": ["Eq. 6", "Eq. 8", "Eq. 10"],
                          "largest |difference|": C["max_abs_diff"]})
     return present.table(rows, {"largest |difference|": "{:.1e}"})
 
