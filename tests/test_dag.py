@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convlib import dag, kernels
+from convlib import dag, kernels, theory
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -141,6 +141,22 @@ def test_canonical_drops_edges_that_reach_no_output_and_skip_chains():
     assert dag.canonical("1_01_002") == dag.canonical("0_00_200") == dag.canonical("2")
     # two skip paths from the same node scale it: not the same class as one
     assert dag.canonical("1_11") != dag.canonical("1_01")
+
+
+def test_function_classes_number_the_canonical_forms():
+    # out = lin(x) twice (a dead edge, then one node); 2x; the identity
+    classes = dag.function_classes(["2_22_200", "2", "1_11", "1_01"])
+    assert classes[0] == classes[1] and len(set(classes[[0, 2, 3]])) == 3 and sorted(set(classes)) == [0, 1, 2]
+    # the four-node MLP-DAGs of one class share depth, width and kernel: the claims count a class once
+    space = dag.mlp_dags(3)
+    classes = dag.function_classes(space, by="kind")
+    dw = torch.tensor([theory.effective_depth_width(a) for a in space])
+    X = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for c in range(classes.max() + 1):
+        members = [i for i in range(len(space)) if classes[i] == c]
+        assert torch.equal(dw[members], dw[members[:1]].expand(len(members), 2))
+        K = kernels.nngp(space[members[0]], X)
+        assert all(torch.allclose(kernels.nngp(space[i], X), K, rtol=1e-12, atol=1e-12) for i in members[-2:])
 
 
 def test_canonical_keeps_shared_and_independent_branches_apart():

@@ -304,6 +304,13 @@ def _fig3_order(key: str, profile: str) -> Measured:
 
 
 # ---- chapter 04
+@functools.lru_cache(maxsize=1)
+def _mlp_classes() -> np.ndarray:
+    """Per four-node MLP-DAG (``dag.mlp_dags(3)``), the index of its function class (``dag.canonical``):
+    DAGs of one class have the same kernels, depth and width, so they are one piece of evidence."""
+    return dag.function_classes(dag.mlp_dags(3), by="kind")
+
+
 @ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "width_lambda_mlp", "depth_lambda_mlp_paper",
       "width_lambda_mlp_paper", "depth_lambda_mlp_ntk", "width_lambda_mlp_ntk", "depth_lambda_nb201_paper",
       "width_lambda_nb201_paper", "depth_lambda_nb201_ntk", "width_lambda_nb201_ntk",
@@ -312,7 +319,8 @@ def _principles(key: str, profile: str) -> Measured:
     """Kendall tau of effective depth or width with lambda_min of the exact NNGP (``<what>_lambda_<space>``),
     of the paper's recursion (``_paper``), of the NTK (``_ntk``) or scale-free (``_scale_free``: over the mean
     diagonal), over the DAGs with a parameterised path. A NAS-Bench-201 cell has the numbers of its MLP
-    analogue (``ch04.scale_free["nb201"]``), so the interval over cells resamples the analogues."""
+    analogue (``ch04.scale_free["nb201"]``); DAGs of one function class (``_mlp_classes``) repeat each other's
+    numbers, so the interval, over DAGs or cells, resamples the classes."""
     R, S = result("ch04.landscape", profile), result("ch04.scale_free", profile)
     what, _, space, *kernel = key.split("_")
     keep = R[f"{space}_depth"] > 0
@@ -320,11 +328,11 @@ def _principles(key: str, profile: str) -> Measured:
         y = (S["exact_lam"] / np.where(S["exact_diag"] > 0, S["exact_diag"], 1))[S["nb201"]][keep]
     else:
         y = R[f"{space}_lambda_{kernel[0] if kernel else 'exact'}"][keep]
-    if space == "mlp":
-        return tau_ci(R[f"mlp_{what}"][keep], y)
-    groups = S["nb201"][keep]
-    m = tau_ci(R[f"nb201_{what}"][keep], y, n_boot=200, groups=groups)
-    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{keep.sum():,} cells, {len(np.unique(groups))} analogues")
+    groups = _mlp_classes()[S["nb201"]][keep] if space == "nb201" else _mlp_classes()[keep]
+    m = tau_ci(R[f"{space}_{what}"][keep], y, n_boot=200 if space == "nb201" else 1000, groups=groups)
+    units = "cells" if space == "nb201" else "DAGs"
+    return Measured(m.value, m.se, m.lo, m.hi, m.n,
+                    f"{keep.sum():,} {units}, {len(np.unique(groups))} function classes")
 
 
 # ---- chapter 05

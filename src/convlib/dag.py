@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import networkx as nx
+import numpy as np
 
 from . import validate
 
@@ -291,6 +292,11 @@ def canonical(arch: DAGLike, by: str = "op") -> str:
     return _Reduced.of(dag.as_mlp() if by == "kind" else dag).canonical_code()
 
 
+def function_classes(archs: Iterable[DAGLike], by: str = "op") -> np.ndarray:
+    """The index of each architecture's function class (equal ``canonical`` forms), 0 .. classes - 1."""
+    return np.unique([canonical(a, by) for a in archs], return_inverse=True)[1]
+
+
 def repeated_skip_route(arch: DAGLike) -> bool:
     """True when, in the MLP analogue, some signal reaches a sum the output depends on along two or more
     routes of skip edges (k copies of one signal: kernel k^2 K, which the paper's recursion counts as
@@ -449,5 +455,6 @@ def _sum_str(counter: Counter, name) -> str:
 
 __all__ = [
     "KINDS", "MLP_OPS", "NB201_OPS", "KIND", "IDENTITY_OPS", "FIGURE3", "FIGURE3_NAME", "DAG", "DAGLike", "shorten",
-    "parse", "mlp_dags", "nb201_cells", "nb201_index", "mlp_index", "canonical", "repeated_skip_route",
+    "parse", "mlp_dags", "nb201_cells", "nb201_index", "mlp_index", "canonical", "function_classes",
+    "repeated_skip_route",
 ]
