@@ -197,8 +197,8 @@ def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_to
                                     "value", "", "{:.2f}", "")))
     out = claims.evaluate(row, "paper")
     assert out["verdict"] == "not reproduced"
-    assert "over 3, as its text says, 0.45, and the verdict reproduced" in out["note"]
-    assert "as its text says" not in claims.evaluate({**row, "paper_runs": "3"}, "paper")["note"]
+    assert "over its caption's 3 0.45: reproduced" in out["note"]
+    assert "caption" not in claims.evaluate({**row, "paper_runs": "3"}, "paper")["note"]
 
 
 def test_the_principles_order_the_figure3_dags_by_hand():

@@ -665,8 +665,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
     text_reading = ""
     if m is not None and row["paper_sd"].strip() and row["paper_runs"].strip() and int(row["paper_runs"]) != TEXT_RUNS:
         _, se_text = paper_number({**row, "paper_runs": str(TEXT_RUNS)})
-        text_reading = (f"the paper's standard error is {p_se:.2g} over {row['paper_runs']} runs; over {TEXT_RUNS}, as "
-                        f"its text says, {se_text:.2g}, and the verdict {verdict(row['kind'], m, p, se_text, ref)}")
+        text_reading = (f"the paper's standard error over {row['paper_runs']} runs {p_se:.2g}, over its caption's "
+                        f"{TEXT_RUNS} {se_text:.2g}: {verdict(row['kind'], m, p, se_text, ref)}")
     fmt = row["fmt"]
     show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)

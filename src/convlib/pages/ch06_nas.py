@@ -143,7 +143,8 @@ def savings(rows: dict) -> pd.DataFrame:
 
 
 BASELINE = "none (WOT)"
-"""Table 3's row without the filter: the paper's baseline, its row "1", is WOT's Table-2 entry."""
+"""Table 3's row without the filter, beside the paper's row 1 (the full radius, labelled the baseline, with the
+numbers of WOT in its Table 2)."""
 
 
 def table3(naswot: dict, dw: np.ndarray, fractions, n_samples: int, n_runs: int, search_seed: int,
@@ -151,7 +152,7 @@ def table3(naswot: dict, dw: np.ndarray, fractions, n_samples: int, n_runs: int,
     """WOT+DAG with the text's centre-radius box at each ``fraction`` of the radius (``filter_box``):
     share of the space kept, networks scored per run, mean accuracy on every dataset (CIFAR-100 std too),
     beside Chen et al. (2022) Table 3 (CIFAR-100). ``baseline`` puts WOT without the filter first (row
-    ``BASELINE``), beside the paper's row 1, which is its unfiltered WOT."""
+    ``BASELINE``), beside the paper's row 1, which has its unfiltered WOT's numbers."""
     theirs = paper.table("chen2022", "table3")
     theirs.index = theirs.index.astype(float)
     rows = {}
