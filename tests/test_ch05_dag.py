@@ -9,6 +9,7 @@ from convlib import data, kernels, registry, results
 from convlib.experiments import ch03_convergence, ch05_dag
 from convlib.mlp import DAGMLP, train
 from convlib.pages.ch05_dag import (
+    end_sentence,
     figure3_gd_tables,
     figure3_speeds,
     figure4_summary,
@@ -82,7 +83,9 @@ def test_figure3_dags_converge_in_the_lambda_min_order_on_digits():
     assert ratio[0] > ratio[1] > ratio[2]
 
 
-def test_stable_lr_is_the_fraction_of_the_largest_stable_step():
+def test_stable_lr_is_the_fraction_of_the_smallest_optimal_step():
+    """lr_frac times the smallest 2 / (lambda_max + lambda_min) of Theta / n: the optimal constant step of the
+    linearised dynamics, not the largest stable step 2 / lambda_max."""
     X = _X(n=10, d=4, seed=5)
     dags = ["2_02_002", "1_11_111", "1_01_111"]  # the last two share a kernel class
     ev = [torch.linalg.eigvalsh(kernels.ntk(d, X)).numpy() / 10 for d in dags]  # the spectra of Theta / n
@@ -108,9 +111,9 @@ def test_figure3_tables_compare_the_predicted_and_observed_orders():
     GD = {"mnist_loss": loss, "mnist_lam_exact": np.array([0.1, 0.2, 0.3]),
           "mnist_lam_paper": np.array([0.1, 0.2, 0.3]), "mnist_lam_ntk": np.array([1.0, 2.0, 3.0])}
     lam, order, glue = figure3_gd_tables(GD, ["mnist"])
-    assert order.loc["MNIST", "agrees"] and glue["slowest_mnist"] == 2 and glue["agree_mnist"] == "agrees"
+    assert order.loc["MNIST", "same order"] == "yes" and glue["slowest_mnist"] == 2 and glue["agree_mnist"] == "agrees"
     GD["mnist_lam_exact"] = np.array([0.3, 0.2, 0.1])
-    assert not figure3_gd_tables(GD, ["mnist"])[1].loc["MNIST", "agrees"]
+    assert figure3_gd_tables(GD, ["mnist"])[1].loc["MNIST", "same order"] == "no"
 
 
 def test_figure4_summary_checks_the_papers_two_claims():
@@ -121,12 +124,26 @@ def test_figure4_summary_checks_the_papers_two_claims():
     assert glue["fig4_order_mnist"] == "DAG#3 > DAG#2 > DAG#1" and glue["fig4_claims_mnist"] == "hold"
     assert glue["fig4_ahead_mnist"] == 100.0 and glue["fig4_final_mnist_3"] == pytest.approx(65.0)
     assert glue["fig4_settled_mnist"] == "from epoch 1" and table.loc["MNIST", "paper's order from epoch"] == 1
+    assert table.loc["MNIST", "DAG#3 first (mean over epochs)"] == "yes"  # words, not a Python boolean
+    assert table.loc["MNIST", "DAG#2 above DAG#1 (mean over epochs)"] == "yes"
+    assert "fig4_end_mnist" not in glue  # the paper speaks of the end of DAG#1 and DAG#2 on CIFAR-10 only
     F["train_acc"] = acc[[1, 0, 2]]  # now DAG#1 is above DAG#2
     assert figure4_summary(F)[1]["fig4_claims_mnist"] == "do not both hold"
+    assert figure4_summary(F)[0].loc["MNIST", "DAG#2 above DAG#1 (mean over epochs)"] == "no"
     assert figure4_summary(F)[1]["fig4_settled_mnist"] == "at no epoch to the last"
     late = acc.copy()
     late[0, :, :2] = 1.0  # DAG#1 leads the first two epochs, then the paper's order holds
     assert figure4_summary({**F, "train_acc": late})[1]["fig4_settled_mnist"] == "from epoch 3"
+
+
+def test_end_sentence_says_where_dag1_ends_and_when():
+    cifar = {**figure4_summary({"dataset": ["cifar10"] * 3, "dag": list(ch05_dag.FIGURE3.values()),
+                                "train_acc": np.stack([np.full((2, 5), v) for v in (0.25, 0.26, 0.27)])})[1]}
+    assert cifar["fig4_end_cifar10"].startswith("DAG#1 ends below DAG#2, the other way round from the paper "
+                                                "(25.0% against 26.0%) at our last epoch, 5,")
+    assert "the paper's end is epoch 1,000" in cifar["fig4_end_cifar10"]
+    assert end_sentence(27.0, 26.0, 1000) == ("DAG#1 ends above DAG#2, as in the paper (27.0% against 26.0%) at "
+                                              "epoch 1,000, where the paper's run ends too")
 
 
 def test_space_taus_of_a_predictor_that_is_the_speed():
@@ -192,6 +209,13 @@ def test_scale_table_and_figure3_speeds_on_made_up_runs():
     assert t.loc[("one step for all", "lambda_min"), "Kendall tau"] == pytest.approx(1.0)
     assert t.loc[("own step (scale removed)", "lambda_min / mean diagonal"), "Kendall tau"] == pytest.approx(-1.0)
     assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)
+    assert set(t["DAGs"]) == {4}
+    skip_only = {**S, "depth": np.array([0.0, 1.0, 2.0, 0.0, 3.0]), "width": np.array([0.0, 3.0, 2.0, 0.0, 1.0])}
+    t = scale_table(skip_only, ["digits"], n_boot=20).set_index(["training", "predictor"])
+    assert t.loc[("one step for all", "lambda_min"), "DAGs"] == 4  # every DAG with a path
+    assert t.loc[("one step for all", "effective depth"), "DAGs"] == 3  # only those with a trained path (d > 0)
+    assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)  # 0 dropped
+    assert t.loc[("one step for all", "effective width"), "Kendall tau"] == pytest.approx(1.0)
     loss = np.exp(-rng.uniform(0, 1, (3, 4, 1)) * np.arange(5))  # speed = the drawn rate x 4 steps
     R = {"digits_loss": loss}
     f = figure3_speeds(R, ["digits"])

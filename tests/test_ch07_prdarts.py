@@ -193,6 +193,15 @@ def test_cited_numbers_of_the_paper():
     assert len(glued) == 2 * len(c)
 
 
+def test_cited_tables_split_the_results_from_the_rest_without_repeating_a_row():
+    """The page shows the DARTS-space results once (``RESULT_GROUPS``) and the other cited numbers apart."""
+    results = ch07.cited_table(*ch07.RESULT_GROUPS).frame()
+    rest = ch07.cited_table(exclude=ch07.RESULT_GROUPS).frame()
+    assert len(results) + len(rest) == len(ch07.cited()) == len(ch07.cited_table().frame())
+    assert not set(results["what"]) & set(rest["what"])
+    assert "PR-DARTS, CIFAR-10 test error (DARTS space, cutout)" in set(results["what"])
+
+
 # ------------------------------------------------------------------ the page: tables and figures
 def test_page_tables_format_and_name_methods():
     rows = [{"method": "darts", "seed": 0, "rule": "top2", "pick": "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|",

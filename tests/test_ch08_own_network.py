@@ -67,6 +67,9 @@ def test_facts_check_the_depth_in_a_name_against_the_longest_path():
          "versions": ["0.29.1", "0.29.1", "-"], "torch": "2.14.1"}
     f = ch08.facts(R, ch08.nb201_plane())
     assert (f["named_depths"], f["named_equal"]) == (2, 1)
+    assert f["named_example"] == "ResNet-50, 50 in its name and 50 on its longest path"  # the first that agrees
+    R["longest"] = np.array([49, 15, 1])
+    assert ch08.facts(R, ch08.nb201_plane())["named_example"] == "ResNet-50, 50 in its name and 49 on its longest path"
     assert (f["slowest"], f["deepest"], f["most_paths"], f["versions"]) == ("net", "ResNet-50", "ResNet-50", "torchvision 0.29.1")
 
 
@@ -87,3 +90,11 @@ def test_nb201_network_composes_its_cells():
     f = ch08.facts(R, ch08.nb201_plane())
     assert (f["nb201_cell_d"], f["nb201_cell_in_box"], f["nb201_net_d"]) == (d_cell, "inside", R["depth"][0])
     assert ch08.short(R["models"][0]) == "NAS-Bench-201 net (cell d = 1.75, m = 1.71)"
+
+
+def test_residual_chain_meets_its_closed_forms():
+    """B residual blocks of two convs: P = 2^B, d = B, m = (2^B - 1) / B, exactly."""
+    c = ch08.residual_chain(50)
+    assert c["chain_paths"] == "2\u2075\u2070 = 1,125,899,906,842,624" and c["chain_check"] == "equal to"
+    assert c["chain_d"] == 50.0 and math.isclose(c["chain_m"], (2 ** 50 - 1) / 50)
+    assert ch08.residual_chain(3)["chain_paths"] == "2\u00b3 = 8"

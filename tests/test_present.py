@@ -230,6 +230,12 @@ def test_a_table_with_a_column_of_sentences_labels_its_cells_for_the_phone_layou
     assert '<td data-label="claim" class="' not in gaps and "convlib-empty" not in plain
 
 
+def test_of_them_says_all_or_none_instead_of_n_of_n():
+    assert [present.of_them(k, 85) for k in (85, 0, 3, 1)] == ["all of them", "none of them", "3 of them", "1 of them"]
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        present.of_them(4, 3)
+
+
 def test_count_puts_the_noun_in_its_number():
     assert present.count(1, "cell") == "1 cell"
     assert present.count(2, "seed") == "2 seeds"

@@ -21,6 +21,10 @@ def test_tables_describe_the_stored_results_and_their_state(toy_store):
     assert chapters.loc["00_toy", "experiments"] == 3 and chapters.loc["00_toy", "fresh"] == 3
     (store / "toy.sum" / "0123456789ab.json").write_text(next(store.glob("toy.sum/*.json")).read_text())
     assert status.entries(profile).set_index("key").loc["0123456789ab", "state"] == "orphan"
+    for path in store.glob("toy.digits/**/*.json"):  # an experiment without parameters says so, not a blank
+        doc = json.loads(path.read_text())
+        path.write_text(json.dumps({**doc, "params": {}}))
+    assert status.entries(profile).set_index("experiment").loc["toy.digits", "parameters"] == "none"
 
 
 def test_page_tables_show_every_entry_whole(toy_store):

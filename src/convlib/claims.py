@@ -386,14 +386,15 @@ def _space(key: str, profile: str) -> Measured:
     also = ""
     if what in ("depth", "width"):  # the principles speak of DAGs with a trained path (d > 0), as in chapter 04
         every = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
-        also = (f"; with the {(live & (R['depth'] == 0)).sum()} skip-only DAGs (d = 0) too: {every.value:+.3f} "
+        also = (f"; with the {(live & (R['depth'] == 0)).sum()} DAGs without a trained path (d = 0) too: "
+                f"{every.value:+.3f} "
                 f"[{every.lo:+.3f}, {every.hi:+.3f}]")
         live &= R["depth"] > 0
     m = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
     per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
     return Measured(m.value, m.se, m.lo, m.hi, None,
-                    f"{live.sum()} DAGs, speed averaged over {len(speed)} seeds (the average has less seed noise, so "
-                    "its tau can exceed every seed's); per seed " + " / ".join(f"{t:+.3f}" for t in per_seed) + also)
+                    f"{live.sum()} DAGs, speed averaged over {len(speed)} seeds; per seed "
+                    + " / ".join(f"{t:+.3f}" for t in per_seed) + also)
 
 
 # ---- chapter 06
@@ -601,11 +602,12 @@ def search_wins(key: str, profile: str | None = None) -> str:
 
 @ours("darts_skips")
 def _darts_skips(key: str, profile: str) -> Measured:
-    """Skips in DARTS's final top-2 picks, mean over seeds (t interval); the row's reference is chance."""
+    """Skips in DARTS's final top-2 picks, mean over seeds (t interval, cut at 0: no count is negative); the
+    row's reference is chance."""
     p = _section("07_pr_darts", profile)
     sk = result("ch07.search", profile)["skips_top2"][list(p["variants"]).index("darts"), :, -1]
     m = mean_se(sk)
-    return Measured(m.value, m.se, m.lo, m.hi, m.n, f"{m.n} seeds: {', '.join(f'{x:.0f}' for x in sk)}")
+    return Measured(m.value, m.se, max(m.lo, 0.0), m.hi, m.n, f"{m.n} seeds: {', '.join(f'{x:.0f}' for x in sk)}")
 
 
 # ---------------------------------------------------------------------- the table

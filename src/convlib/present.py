@@ -263,5 +263,12 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
+def of_them(k: int, n: int) -> str:
+    """How many of ``n`` things already named: "all of them", "none of them" or "3 of them" (``n`` > 0)."""
+    if not 0 <= k <= n or n == 0:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    return "all of them" if k == n else "none of them" if k == 0 else f"{k:,} of them"
+
+
 __all__ = ["DASH", "is_missing", "format_cell", "Table", "table", "notation", "rounded", "glue", "glue_all", "count",
-           "CELL_CODE", "CELL_KEY", "cell_code"]
+           "of_them", "CELL_CODE", "CELL_KEY", "cell_code"]

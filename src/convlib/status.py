@@ -57,7 +57,7 @@ def entries(profile: str = "paper") -> pd.DataFrame:
     for (name, key), docs in sorted(groups.items()):
         provs = [d["provenance"] for d in docs]
         rows.append((name, key, state.get((name, key), "orphan"),
-                     ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(docs[0]["params"].items())),
+                     ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(docs[0]["params"].items())) or "none",
                      len(docs), ", ".join(sorted({p.get("device", "?") for p in provs})),
                      ", ".join(sorted({p.get("commit", "?")[:12] for p in provs})),
                      round(sum(p.get("wall_s", 0.0) for p in provs), 1),

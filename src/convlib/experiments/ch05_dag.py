@@ -10,8 +10,9 @@ Two training settings, both on ``convlib.mlp``:
   split, resumable from checkpoints, and the book states how far it got.
 * ``gd``: the theory's setting (Du et al. 2019; Chen et al. 2022): full-batch gradient descent on
   the squared loss ``mean_i 1/2 ||f(x_i) - onehot(y_i)||^2``, NTK parametrisation, one step size
-  for every architecture, set to ``lr_frac`` times the largest stable step
-  ``2 / max_b lambda_max(Theta_b / n)`` of the infinite-width NTKs (``kernels.ntk``).
+  for every architecture, set to ``lr_frac`` times the smallest over the architectures of the optimal
+  constant step ``2 / (lambda_max + lambda_min)`` of ``Theta_b / n`` (``theory.largest_step``), ``Theta_b``
+  the infinite-width NTKs (``kernels.ntk``).
 """
 from __future__ import annotations
 
@@ -231,9 +232,9 @@ def _gd_runs(dags: list[str], seeds: list[int], X: torch.Tensor, y: torch.Tensor
 def figure3_scale_free(datasets: list, fig3_seeds: int, gd_n: int, gd_width: int, gd_steps: int, gd_lr_frac: float,
                        data_seed: int) -> dict:
     """``ch05.figure3_gd`` again with the output scale removed: each Figure-3 DAG at ``gd_lr_frac`` of its
-    own largest stable step (``own_steps``), same inputs, widths and seeds. ``<ds>_loss`` ``(3, seeds,
-    steps + 1)``, ``<ds>_steps`` (3,), and ``spectrum_stats`` of the exact NNGP and the NTK on the same
-    images (``<ds>_exact_lam``, ``_lmax``, ``_diag``, ``<ds>_ntk_...``)."""
+    own optimal step ``2 / (lambda_max + lambda_min)`` (``own_steps``), same inputs, widths and seeds.
+    ``<ds>_loss`` ``(3, seeds, steps + 1)``, ``<ds>_steps`` (3,), and ``spectrum_stats`` of the exact NNGP
+    and the NTK on the same images (``<ds>_exact_lam``, ``_lmax``, ``_diag``, ``<ds>_ntk_...``)."""
     arch = list(FIGURE3.values())
     out: dict = {"dags": arch}
     dags, seeds = _grid(arch, fig3_seeds)

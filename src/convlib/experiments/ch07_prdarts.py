@@ -36,7 +36,7 @@ def toy_data(toy_samples: int, toy_pixels: int, seed: int) -> tuple[torch.Tensor
 
 
 def _gd(cells, X, y, width: int, eta: float, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """GD losses (B, steps + 1) of fresh nets and each net's Gram drift ||G(K) - G(0)||_F / ||G(0)||_F."""
+    """GD losses (B, steps + 1) of fresh nets and each net's Gram drift ||G(T) - G(0)||_F / ||G(0)||_F."""
     net = toy.ToyNet(cells, X.shape[1], width, seed=seed)
     g0 = sum(toy.gram_blocks(net, X).values())
     losses = toy.gd_losses(net, X, y, eta, steps)

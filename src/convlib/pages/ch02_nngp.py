@@ -146,6 +146,8 @@ def paper_gap_numbers(G: dict, mlp_nodes: int) -> dict:
             "lam_rel_max": float(np.abs(rel).max()), "lam_rel_median": float(np.median(np.abs(rel[live]))),
             "lam_live": int(live.sum()), "lam_small": int((live & (np.abs(rel) < 0.01)).sum()),
             "lam_big": int(big.sum()), "lam_big_repeated": int((big & repeated).sum()),
+            "lam_big_repeated_of": (present.of_them(int((big & repeated).sum()), int(big.sum())) if big.any()
+                                    else "none"),
             "lam_exact_ge": int((lam_e >= lam_p * (1 - 1e-12)).sum())}
 
 

@@ -599,9 +599,15 @@ def by_lambda_pr_table(BR: dict) -> present.Table:
                                                           "mean C10 acc %": "{:.2f}", "mean eff. depth": "{:.2f}"})
 
 
-def cited_table(*groups: str) -> present.Table:
-    """The numbers cited from the paper (all, or those of ``groups``), as printed, with their sources."""
-    return present.table(pd.DataFrame(paper.rows(cited(), *groups)))
+RESULT_GROUPS = ("results", "evaluation")
+"""The cited groups of the paper's DARTS-space results and evaluation protocol: one table of their own on the page."""
+
+
+def cited_table(*groups: str, exclude: Sequence[str] = ()) -> present.Table:
+    """The numbers cited from the paper (all, or those of ``groups``), less those of the groups ``exclude``, as
+    printed, with their sources."""
+    kept = {k: c for k, c in cited().items() if c.group not in exclude}
+    return present.table(pd.DataFrame(paper.rows(kept, *groups)))
 
 
 __all__ = [
@@ -613,6 +619,6 @@ __all__ = [
     "bridge_summary", "by_lambda_pr", "FORMATS", "theorem1_table", "theorem1_figure", "drift_table", "readings_table",
     "gate_law_table", "temperature_grid", "temperature_figure", "theorem4_table", "theorem4_figure",
     "skip_fraction_figure", "loss_by_third_table", "search_minutes", "budget_table", "skips_figure", "search_table",
-    "search_means_table", "bridge_table", "by_lambda_pr_table", "cited_table", "HEADLINE_RULE", "chance_skips",
-    "converged", "method_rows", "method_summary", "method_table", "share_figure", "skip_trend"
+    "search_means_table", "bridge_table", "by_lambda_pr_table", "cited_table", "RESULT_GROUPS", "HEADLINE_RULE",
+    "chance_skips", "converged", "method_rows", "method_summary", "method_table", "share_figure", "skip_trend"
 ]

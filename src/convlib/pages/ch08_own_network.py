@@ -60,7 +60,8 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     """The numbers the chapter's prose quotes, for any list of models: the deepest and the widest model,
     the largest path count (and ``extremes``, a sentence naming the models with the most paths and the
     largest depth, once when they are the same), models sharing (d, m), how many of the models whose name gives a depth
-    (ResNet-50) have a longest path of that depth, how many lie in a box, the slowest time, and the
+    (ResNet-50) have a longest path of that depth, with an example (``_named_example``), how many lie in a box, the
+    slowest time, and the
     NAS-Bench-201 cells with a parameterised path that lie in the NAS-Bench-201 box."""
     names, d, m = [short(s) for s in R["models"]], R["depth"], R["width"]
     most = int(np.argmax([int(p) for p in R["paths"]]))
@@ -68,8 +69,8 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
     same = [" and ".join(g) for g in groups if len(g) > 1]
     dm = np.column_stack([d, m])
     live = cells[cells["d"] > 0]
-    named = [(int(n.group(1)), int(hi)) for n, hi in zip((re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
-                                                          for x in names), R["longest"]) if n]
+    named = [(x, int(n.group(1)), int(hi)) for x, n, hi in zip(names, (re.match(r"(?:ResNet|WRN|DenseNet|VGG)-(\d+)", x)
+                                                                   for x in names), R["longest"]) if n]
     packages = {f"{s.partition('.')[0]} {v}" for s, v in zip(R["models"], R["versions"]) if ":" not in s}
     deepest, log2_paths = names[int(np.argmax(d))], math.log2(int(R["paths"][most]))
     paths = f"the most paths (log\u2082 P = {log2_paths:.0f})"
@@ -80,7 +81,8 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
         "deepest": deepest, "deepest_d": float(d.max()), "widest": names[int(np.argmax(m))], "widest_m": float(m.max()),
         "most_paths": names[most], "most_paths_log2": log2_paths, "extremes": extremes,
         "same_dm": "; ".join(same) if same else "none",
-        "named_depths": len(named), "named_equal": sum(a == b for a, b in named),
+        "named_depths": len(named), "named_equal": sum(a == b for _, a, b in named),
+        "named_example": _named_example(named),
         "in_any_box": int((in_box(dm) | in_box(dm, *BOXES["DARTS"])).sum()),
         "slowest": names[int(np.argmax(R["seconds"]))], "slowest_s": float(R["seconds"].max()),
         "nb201_live": int(live["cells"].sum()),
@@ -88,6 +90,36 @@ def facts(R: dict, cells: pd.DataFrame) -> dict[str, object]:
         "nb201_max_d": float(cells["d"].max()), "nb201_max_m": float(cells["m"].max()),
         **nb201_network_facts(R),
     }
+
+
+def _named_example(named: list[tuple[str, int, int]]) -> str:
+    """Of the (name, depth in the name, longest path) triples, the first whose two depths agree (else the first) for
+    the text: "ResNet-18, 18 in its name and 18 on its longest path"; "none" when there is none."""
+    if not named:
+        return "none"
+    name, depth, longest = next((t for t in named if t[1] == t[2]), named[0])
+    return f"{name}, {depth} in its name and {longest} on its longest path"
+
+
+SUPERSCRIPT = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def residual_chain(blocks: int = 50) -> dict[str, object]:
+    """A chain of ``blocks`` residual blocks (``TinyResNet(blocks, head=False)``, two convs per branch) scored by
+    ``netgraph``, beside its closed forms P = 2^B, d = B, m = (2^B - 1) / B: ``chain_blocks``, ``chain_paths``
+    ("2\u2075\u2070 = 1,125,899,906,842,624" when the count is 2^B), ``chain_d``, ``chain_m`` and ``chain_check``
+    ("equal to" the closed forms, or "different from" them)."""
+    from convlib import netgraph
+    from convlib.experiments.ch08_own_network import TinyResNet
+
+    c = netgraph.score(TinyResNet(blocks=blocks, head=False))
+    power = f"2{str(blocks).translate(SUPERSCRIPT)}"
+    # exact integers: S = B 2^B (a path takes j blocks, 2 j convs; sum_j j C(B, j) = B 2^(B-1)), Q = 2^B - 1
+    exact = c.paths == 2 ** blocks and c.depth_sum == blocks * 2 ** blocks and c.deep_paths == 2 ** blocks - 1
+    return {"chain_blocks": blocks,
+            "chain_paths": f"{power} = {c.paths:,}" if c.paths == 2 ** blocks else f"{c.paths:,} (not {power})",
+            "chain_d": float(c.effective_depth), "chain_m": float(c.effective_width),
+            "chain_check": "equal to" if exact else "different from"}
 
 
 def nb201_network_facts(R: dict) -> dict[str, object]:
@@ -136,4 +168,4 @@ def plane_figure(R: dict, cells: pd.DataFrame):
     return fig
 
 
-__all__ = ["nb201_plane", "table", "short", "facts", "plane_figure"]
+__all__ = ["nb201_plane", "table", "short", "facts", "residual_chain", "plane_figure"]
