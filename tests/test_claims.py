@@ -189,6 +189,15 @@ def test_depth_sentence_follows_the_verdicts():
         "deeper DAGs train faster on MNIST and CIFAR-10, against it")
 
 
+def test_an_order_claim_reads_in_words_without_a_difference(monkeypatch):
+    monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(0.0))
+    row = dict(zip(claims.COLUMNS, ("k", "03_spectrum_and_convergence", "P", "Sec. 3.3", "an order", "1", "", "", "",
+                                    "value", "", claims.ORDER, "")))
+    out = claims.evaluate(row, "paper")
+    assert (out["paper"], out["ours"], out["difference"], out["verdict"]) == (
+        "in order", "not in order", None, "not reproduced")
+
+
 def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_too(monkeypatch):
     # paper 92.98 with sd 0.78: over 500 runs its standard error is 0.035 and 92.80 +- 0.045 is 3.2 of the combined
     # 0.057 away (not reproduced); over 3 runs it is 0.45, and the same number is reproduced

@@ -2,7 +2,8 @@
 difference and a verdict (``data/claims.csv`` holds the claims; this module computes ours).
 
 A claim is one row: ``key, chapter, paper, source, claim, paper_value, paper_sd, paper_runs, unit, kind,
-reference, fmt, note``. ``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
+reference, fmt, note``; ``fmt`` formats the numbers, or is ``ORDER`` for a claim that an order holds (1 or 0,
+shown as words). ``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
 or the difference of two (``"a - b"``); ``paper_sd`` a standard deviation over ``paper_runs`` runs (two
 entries joined by ``;`` add in quadrature), so the paper's standard error is ``sd / sqrt(runs)``.
 ``kind`` is ``value`` (the paper gives a number), ``above`` or ``below`` (it claims a direction with
@@ -655,6 +656,10 @@ def paper_number(row: dict) -> tuple[float | None, float]:
 TEXT_RUNS = 3  # Chen et al. (2022) Table 2: "mean (std over three random runs)"; rows may read the spread otherwise
 
 
+ORDER = "order"
+"""The ``fmt`` of a claim that an order holds: ours and the paper's are 1 (in order) or 0, shown in words."""
+
+
 def evaluate(row: dict, profile: str | None = None) -> dict:
     """One claim with ours (from the results at ``profile``, default ``registry.active_profile()``), the
     difference and the verdict; where the row reads the paper's spread as over other than ``TEXT_RUNS`` runs,
@@ -670,7 +675,10 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
         text_reading = (f"the paper's standard error over {row['paper_runs']} runs {p_se:.2g}, over its caption's "
                         f"{TEXT_RUNS} {se_text:.2g}: {verdict(row['kind'], m, p, se_text, ref)}")
     fmt = row["fmt"]
-    show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
+    if fmt == ORDER:  # a yes/no claim: an order holds (1) or not (0), printed in words, no difference
+        show = lambda x: ("in order" if x == 1 else "not in order") if x is not None else None  # noqa: E731
+    else:
+        show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
     claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"]) if ref is not None else None
     return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
@@ -678,7 +686,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
             "paper": show(p) if row["kind"] == "value" and p is not None else claimed,
             "ours": show(m.value) if m else None,
             "95% interval": f"[{show(lo)}, {show(hi)}]" if m and lo != hi else None,
-            "difference": show(m.value - p) if m and p is not None and row["kind"] == "value" else None,
+            "difference": (show(m.value - p) if m and p is not None and row["kind"] == "value" and fmt != ORDER
+                           else None),
             "seeds": m.n if m else None, "verdict": v,
             "note": "; ".join(s for s in (row["note"], m.detail if m else "", text_reading,
                                           f"conditions not met: {m.outside}" if m and m.outside else "") if s)}
@@ -807,5 +816,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
     "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
-    "evaluate", "exact",
+    "evaluate", "exact", "ORDER",
 ]
