@@ -206,7 +206,7 @@ def remark33_numbers(Q: dict) -> dict:
 def remark33_table(Q: dict) -> present.Table:
     """:func:`remark33_steps` as a table."""
     rows = pd.DataFrame(remark33_steps(Q)).rename(columns={
-        "of": "of (live DAGs)", "median gap": "median kernel gap",
+        "of": "of the DAGs with a path", "median gap": "median kernel gap",
         "largest gap": "largest kernel gap", "lambda_min not raised": "λmin not raised",
         "median lambda change": "median λmin change", "largest lambda change": "largest λmin change"})
     return present.table(rows, {"median kernel gap": "{:.3f}", "largest kernel gap": "{:.3f}",
