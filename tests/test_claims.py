@@ -206,7 +206,7 @@ def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_to
                                     "value", "", "{:.2f}", "")))
     out = claims.evaluate(row, "paper")
     assert out["verdict"] == "not reproduced"
-    assert "over its caption's 3 0.45: reproduced" in out["note"]
+    assert "over the 3 runs of its caption it would be 0.45, and the verdict reproduced" in out["note"]
     assert "caption" not in claims.evaluate({**row, "paper_runs": "3"}, "paper")["note"]
 
 

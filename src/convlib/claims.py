@@ -672,8 +672,9 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
     text_reading = ""
     if m is not None and row["paper_sd"].strip() and row["paper_runs"].strip() and int(row["paper_runs"]) != TEXT_RUNS:
         _, se_text = paper_number({**row, "paper_runs": str(TEXT_RUNS)})
-        text_reading = (f"the paper's standard error over {row['paper_runs']} runs {p_se:.2g}, over its caption's "
-                        f"{TEXT_RUNS} {se_text:.2g}: {verdict(row['kind'], m, p, se_text, ref)}")
+        text_reading = (f"the paper's standard error read over {row['paper_runs']} runs is {p_se:.2g}; over the "
+                        f"{TEXT_RUNS} runs of its caption it would be {se_text:.2g}, and the verdict "
+                        f"{verdict(row['kind'], m, p, se_text, ref)}")
     fmt = row["fmt"]
     if fmt == ORDER:  # a yes/no claim: an order holds (1) or not (0), printed in words, no difference
         show = lambda x: ("in order" if x == 1 else "not in order") if x is not None else None  # noqa: E731
@@ -816,5 +817,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
     "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
-    "evaluate", "exact", "ORDER",
+    "evaluate", "exact", "ORDER", "result",
 ]
