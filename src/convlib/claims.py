@@ -305,11 +305,11 @@ def _fig3_order(key: str, profile: str) -> Measured:
 
 
 # ---- chapter 04
-@functools.lru_cache(maxsize=1)
-def _mlp_classes() -> np.ndarray:
-    """Per four-node MLP-DAG (``dag.mlp_dags(3)``), the index of its function class (``dag.canonical``):
-    DAGs of one class have the same kernels, depth and width, so they are one piece of evidence."""
-    return dag.function_classes(dag.mlp_dags(3), by="kind")
+@functools.cache
+def mlp_classes(nodes: int) -> np.ndarray:
+    """Per MLP-DAG with ``nodes`` nodes after the stem (``dag.mlp_dags(nodes)``), the index of its function class
+    (``dag.canonical``): DAGs of one class have the same kernels, depth and width, one piece of evidence."""
+    return dag.function_classes(dag.mlp_dags(nodes), by="kind")
 
 
 @ours("depth_lambda_nb201", "width_lambda_nb201", "depth_lambda_mlp", "width_lambda_mlp", "depth_lambda_mlp_paper",
@@ -320,7 +320,7 @@ def _principles(key: str, profile: str) -> Measured:
     """Kendall tau of effective depth or width with lambda_min of the exact NNGP (``<what>_lambda_<space>``),
     of the paper's recursion (``_paper``), of the NTK (``_ntk``) or scale-free (``_scale_free``: over the mean
     diagonal), over the DAGs with a parameterised path. A NAS-Bench-201 cell has the numbers of its MLP
-    analogue (``ch04.scale_free["nb201"]``); DAGs of one function class (``_mlp_classes``) repeat each other's
+    analogue (``ch04.scale_free["nb201"]``); DAGs of one function class (``mlp_classes``) repeat each other's
     numbers, so the interval, over DAGs or cells, resamples the classes."""
     R, S = result("ch04.landscape", profile), result("ch04.scale_free", profile)
     what, _, space, *kernel = key.split("_")
@@ -329,7 +329,8 @@ def _principles(key: str, profile: str) -> Measured:
         y = (S["exact_lam"] / np.where(S["exact_diag"] > 0, S["exact_diag"], 1))[S["nb201"]][keep]
     else:
         y = R[f"{space}_lambda_{kernel[0] if kernel else 'exact'}"][keep]
-    groups = _mlp_classes()[S["nb201"]][keep] if space == "nb201" else _mlp_classes()[keep]
+    nodes = 3 if space == "nb201" else _section("04_effective_depth_width", profile)["mlp_nodes"]  # a cell: 3
+    groups = mlp_classes(nodes)[S["nb201"] if space == "nb201" else slice(None)][keep]
     m = tau_ci(R[f"{space}_{what}"][keep], y, n_boot=200 if space == "nb201" else 1000, groups=groups)
     units = "cells" if space == "nb201" else "DAGs"
     return Measured(m.value, m.se, m.lo, m.hi, m.n,
@@ -817,5 +818,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
     "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
-    "evaluate", "exact", "ORDER", "result",
+    "evaluate", "exact", "ORDER", "result", "mlp_classes",
 ]
