@@ -93,13 +93,13 @@ def test_read_rejects_a_claim_without_number_or_reason(tmp_path):
     rows = claims.read()
     head = ",".join(claims.COLUMNS)
     bad = tmp_path / "claims.csv"
-    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,value,0,{:.2f},\n")
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,value,0,{:.2f},,\n")
     with pytest.raises(ValueError, match="note"):
         claims.read(bad)
-    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,1,,,,sideways,0,{:.2f},\n")
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,1,,,,sideways,0,{:.2f},,\n")
     with pytest.raises(ValueError, match="kind"):
         claims.read(bad)
-    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,above,,{:.2f},a direction\n")
+    bad.write_text(head + "\nk,01_dag_networks,P,Sec. 1,a claim,,,,,above,,{:.2f},a direction,\n")
     with pytest.raises(ValueError, match="reference"):
         claims.read(bad)
     assert len({r["key"] for r in rows}) == len(rows)
@@ -192,10 +192,25 @@ def test_depth_sentence_follows_the_verdicts():
 def test_an_order_claim_reads_in_words_without_a_difference(monkeypatch):
     monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(0.0))
     row = dict(zip(claims.COLUMNS, ("k", "03_spectrum_and_convergence", "P", "Sec. 3.3", "an order", "1", "", "", "",
-                                    "value", "", claims.ORDER, "")))
+                                    "value", "", claims.ORDER, "", "")))
     out = claims.evaluate(row, "paper")
     assert (out["paper"], out["ours"], out["difference"], out["verdict"]) == (
         "in order", "not in order", None, "not reproduced")
+
+
+def test_a_tolerance_of_ours_is_not_shown_as_the_papers_number(monkeypatch, tmp_path):
+    # the gate law is an identity: the paper prints no line, 2.99 standard errors is ours, and the table says so
+    monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(1.4))
+    row = dict(zip(claims.COLUMNS, ("k", "07_pr_darts", "P", "Thm. 3", "an identity", "", "", "", "", "below", "2.99",
+                                    "{:.2f}", "no number: an identity", "tolerance")))
+    assert claims.evaluate(row, "paper")["paper"] == "< 2.99 (our tolerance)"
+    assert claims.evaluate({**row, "reference_is": ""}, "paper")["paper"] == "< 2.99"
+    bad = tmp_path / "claims.csv"
+    bad.write_text(",".join(claims.COLUMNS) + "\nk,01_dag_networks,P,Sec. 1,a level,1,,,,value,,{:.2f},,tolerance\n")
+    with pytest.raises(ValueError, match="reference_is"):
+        claims.read(bad)
+    tolerances = {r["key"] for r in claims.read() if r["reference_is"] == "tolerance"}
+    assert tolerances == {"thm3_gate_law", "remark33_lambda"}
 
 
 def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_too(monkeypatch):
@@ -203,7 +218,7 @@ def test_a_spread_read_over_other_than_the_texts_runs_shows_the_texts_verdict_to
     # 0.057 away (not reproduced); over 3 runs it is 0.45, and the same number is reproduced
     monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.Measured(92.80, 0.045, n=500))
     row = dict(zip(claims.COLUMNS, ("k", "06_nas_speedup", "P", "Table 2", "a level", "92.98", "0.78", "500", "%",
-                                    "value", "", "{:.2f}", "")))
+                                    "value", "", "{:.2f}", "", "")))
     out = claims.evaluate(row, "paper")
     assert out["verdict"] == "not reproduced"
     assert "over the 3 runs of its caption it would be 0.45, and the verdict reproduced" in out["note"]

@@ -43,7 +43,10 @@ from convlib import ROOT, dag, paper, present, registry
 
 PATH = ROOT / "data" / "claims.csv"
 COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_sd", "paper_runs", "unit", "kind",
-           "reference", "fmt", "note")
+           "reference", "fmt", "note", "reference_is")
+REFERENCE_IS = ("", "tolerance")
+"""What a direction claim's ``reference`` is: the line the paper's claim draws ("": a sign, a chance level, a
+ratio of 1) or our tolerance where the paper claims an identity and prints no number ("tolerance")."""
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "conditions not met",
             "not attempted")
 KINDS = ("value", "above", "below")
@@ -641,6 +644,9 @@ def read(path=PATH) -> list[dict]:
             raise ValueError(f"{path}, line {line}: need all columns, a new key, a kind in {KINDS} and a source")
         if r["kind"] != "value" and not r["reference"].strip():
             raise ValueError(f"{path}, line {line}: a {r['kind']!r} claim needs a reference")
+        if r["reference_is"] not in REFERENCE_IS or (r["reference_is"] and r["kind"] == "value"):
+            raise ValueError(f"{path}, line {line}: reference_is must be one of {REFERENCE_IS}, and empty for a "
+                             f"'value' claim; got {r['reference_is']!r}")
         if not r["paper_value"].strip() and not r["note"].strip():
             raise ValueError(f"{path}, line {line}: a claim without the paper's number needs a note saying why")
         seen.add(r["key"])
@@ -683,6 +689,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
         show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
     claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"]) if ref is not None else None
+    if claimed and row["reference_is"] == "tolerance":
+        claimed += " (our tolerance)"
     return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
             "source": f"{row['paper']}, {row['source']}",
             "paper": show(p) if row["kind"] == "value" and p is not None else claimed,
@@ -818,5 +826,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
     "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
-    "evaluate", "exact", "ORDER", "result", "mlp_classes",
+    "evaluate", "exact", "ORDER", "result", "mlp_classes", "REFERENCE_IS",
 ]
