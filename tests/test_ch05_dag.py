@@ -157,6 +157,12 @@ def test_space_taus_of_a_predictor_that_is_the_speed():
     assert glue["tau_mnist_lam_exact"] == pytest.approx(1.0) and glue["beats_mnist"] == "beats"
     assert table.loc[("MNIST", "lambda_min exact"), "95% CI low"] == pytest.approx(1.0)
     assert glue["cross_terms"] == "do not improve"  # the recursion ranks them the same here
+    assert glue["beats_all"] == "beats the parameter count on MNIST"
+    # a second dataset where the parameter count is the speed: lambda_min loses to it there, and the sentence says both
+    ALL |= {"cifar10_loss0": loss0, "cifar10_lossT": np.exp(-ALL["mnist_params"]), "cifar10_lam_exact": lam,
+            "cifar10_lam_paper": lam, "cifar10_lam_ntk": lam, "cifar10_params": ALL["mnist_params"]}
+    glue = space_taus(ALL, ["mnist", "cifar10"], n_boot=50)[1]
+    assert glue["beats_all"] == "beats the parameter count on MNIST and loses to it on CIFAR-10"
 
 
 def test_per_model_steps_equal_separate_training():
