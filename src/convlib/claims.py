@@ -2,8 +2,9 @@
 difference and a verdict (``data/claims.csv`` holds the claims; this module computes ours).
 
 A claim is one row: ``key, chapter, paper, source, claim, paper_value, paper_sd, paper_runs, unit, kind,
-reference, fmt, note``; ``fmt`` formats the numbers, or is ``ORDER`` for a claim that an order holds (1 or 0,
-shown as words). ``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
+reference, fmt, note, reference_is``; ``fmt`` formats the numbers, or is ``ORDER`` for a claim that an order
+holds (1 or 0, shown as words); ``reference_is`` is ``tolerance`` where the reference is ours, not the paper's.
+``paper_value`` is a number, a cited entry ``"chen2022:<key>"`` (``convlib.paper``)
 or the difference of two (``"a - b"``); ``paper_sd`` a standard deviation over ``paper_runs`` runs (two
 entries joined by ``;`` add in quadrature), so the paper's standard error is ``sd / sqrt(runs)``.
 ``kind`` is ``value`` (the paper gives a number), ``above`` or ``below`` (it claims a direction with
