@@ -127,7 +127,7 @@ def space_taus(ALL: dict, datasets: list, n_boot: int, seed: int = 0) -> tuple[p
     glue["cross_terms"] = ("improve" if all(better) else "do not improve" if not any(better)
                            else "improve on some datasets")
     verbs = [glue[f"beats_{ds}"] for ds in datasets]
-    where = DATASET_NAMES[datasets[0]] if len(datasets) == 1 else "both datasets" if len(datasets) == 2 else "all"
+    where = {1: DATASET_NAMES[datasets[0]], 2: "both datasets"}.get(len(datasets), "every dataset")
     glue["beats_all"] = (f"{verbs[0]} the parameter count on {where}" if len(set(verbs)) == 1 else
                          " and ".join(f"{v} {'the parameter count' if i == 0 else 'it'} on {DATASET_NAMES[ds]}"
                                       for i, (ds, v) in enumerate(zip(datasets, verbs))))
