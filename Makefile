@@ -122,7 +122,8 @@ gpu-wheels: $(STAMP)
 	  -d .whl $$pins
 	ls .whl && du -sh .whl
 
-# Every committed result is fresh: same code and data fingerprints as now (exit 1 otherwise).
+# Every committed result is fresh: same code and data fingerprints as now (exit 1 otherwise; an entry of
+# another committed profile with shards still to compute is `partial`, not a failure).
 status: $(STAMP)
 	$(PY) -m convlib results --status
 

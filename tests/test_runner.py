@@ -227,6 +227,15 @@ def test_a_committed_gpu_profile_is_no_orphan_is_checked_and_is_what_the_book_re
     assert [(r.name, r.state) for r in extra] == [("toy.sum", "fresh")] and str(gpu) in extra[0].detail
     assert not [r for r in rows if r.state == "orphan"] and runner.prune(paper) == []
     assert runner.book_profile() == paper  # toy.shards and toy.digits of the gpu profile are still missing
+    runner.run(profile=str(gpu), only=["toy.shards"], allow_dirty=True, progress=False)
+    _committed(store)
+    shards_key = registry.lookup("toy.shards").key(registry.profile(str(gpu))["00_toy"])
+    next(store.glob(f"toy.shards/{shards_key}/15-20.json")).unlink()  # as if the run was cut off
+    row = next(r for r in runner.status(paper) if r.key == shards_key)
+    assert (row.state, row.shards) == ("partial", (3, 4)) and "1 of 4 shards missing" in row.detail
+    assert results_cli(["--status", "--profile", paper])[0] == 0  # a partly computed gpu entry does not fail make test
+    assert "(toy.shards: 3 of 4 shards so far)" in status_page.profile_note("00_toy", paper)
+    assert runner.book_profile() == paper
     runner.run(profile=str(gpu), only=TOY, allow_dirty=True, progress=False)
     _committed(store)
     assert runner.book_profile() == str(gpu)

@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--scheduler", metavar="ADDRESS", help="run shards on an existing Dask scheduler")
     r.add_argument("--allow-dirty", action="store_true",
                    help="store results computed from uncommitted code (marked dirty; never commit them)")
-    r.add_argument("--status", action="store_true", help="one line per entry; exit 1 unless all are fresh")
+    r.add_argument("--status", action="store_true", help="one line per entry; exit 1 unless all are fresh (or, "
+                   "for another committed profile, partly computed)")
     r.add_argument("--prune", action="store_true", help="delete stored entries no experiment asks for")
     r.add_argument("--recheck", nargs="*", metavar="NAME",
                    help="entries stale by a code change alone (these, or all): recompute a sample, compare with "
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def results_command(args) -> int:
-    """``results``: --status (exit 1 unless all fresh), --prune, or compute what is not fresh."""
+    """``results``: --status (exit 1 unless all fresh or ``partial``), --prune, or compute what is not fresh."""
     import time
 
     from . import runner
@@ -184,7 +185,7 @@ def results_command(args) -> int:
         rows = runner.status(args.profile, args.only)
         for row in rows:
             print(row)
-        return 0 if all(r.state == "fresh" for r in rows) else 1
+        return 0 if all(r.state in ("fresh", "partial") for r in rows) else 1
     if args.recheck is not None:
         from . import recheck
 

@@ -1,7 +1,9 @@
 """``python -m convlib results``: compute what is missing or stale, resuming, on one process or on Dask.
 
 ``status(profile)`` gives one row per registered experiment of the profile (``fresh``, ``missing``,
-``stale``, ``corrupt``, ``dirty``) and one per stored entry no profile key asks for (``orphan``).
+``stale``, ``corrupt``, ``dirty``), one per stored entry only another committed profile asks for (its
+state, or ``partial`` while some of its shards are not computed yet) and one per stored entry no profile
+key asks for (``orphan``).
 ``run(...)`` computes the shards that are not fresh (all of them with ``force``), storing each one as it
 finishes, so a run stopped at any moment loses only the shards in flight and the next run continues.
 With ``workers`` it starts a ``dask.distributed.LocalCluster`` of that many single-threaded worker
@@ -40,6 +42,7 @@ class Row:
     state: str
     detail: str = ""
     rechecked: bool = False  # fresh by a recheck (``convlib.recheck``), not by a recomputation
+    shards: tuple[int, int] = (0, 0)  # (fresh, all) shards of a sharded experiment
 
     def __str__(self) -> str:
         state = f"{self.state} (rechecked)" if self.rechecked else self.state
@@ -101,14 +104,16 @@ def _rows(profile: str, only: list[str] | None,
             detail = f"{len(bad)} of {len(ids)} shards missing" if exp.shards else ""
         else:
             detail = (f"{len(bad)} of {len(ids)} shards, e.g. shard {bad[0][0]}: " if exp.shards else "") + bad[0][2]
-        rows.append(Row(exp.name, key, worst, detail, rechecked))
+        rows.append(Row(exp.name, key, worst, detail, rechecked, (sum(x[1] == "fresh" for x in states), len(ids))))
     return rows, wanted
 
 
 def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
     """One row per experiment of the profile; then, for a profile of ``registry.COMMITTED_PROFILES``, one
     per stored entry that only another committed profile asks for (its state, so a stale one fails
-    ``--status``; one not computed yet is no row); then one per orphan entry (stored, asked for by none)."""
+    ``--status``; one not computed yet is no row, one with some shards still to compute is ``partial``: the
+    book reads that profile only once all of it is fresh, ``book_profile``); then one per orphan entry
+    (stored, asked for by none)."""
     rows, wanted = _rows(profile, only)
     if only:
         return rows
@@ -116,8 +121,9 @@ def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
     if profile in registry.COMMITTED_PROFILES:
         for other in (p for p in registry.COMMITTED_PROFILES if p != profile):
             theirs, asked = _rows(other, None, keep=stored - wanted)  # read the shards of these alone
-            rows += [Row(r.name, r.key, r.state, f"{other} profile" + (f": {r.detail}" if r.detail else ""),
-                         r.rechecked) for r in theirs]
+            rows += [Row(r.name, r.key, "partial" if r.state == "missing" else r.state,
+                         f"{other} profile" + (f": {r.detail}" if r.detail else ""), r.rechecked, r.shards)
+                     for r in theirs]
             wanted |= asked
     for name, key in sorted(stored - wanted):
         rows.append(Row(name, key, "orphan", f"no experiment of profile {profile!r} has this key "

@@ -121,17 +121,22 @@ def profile_note(chapter: str, profile: str | None = None) -> str:
         if not diff:
             continue
         mine = [n for n, e in registry.load_all().items() if e.chapter == chapter]
-        done = bool(mine) and all(r.state == "fresh" for r in runner.status(other, mine))
+        rows = runner.status(other, mine) if mine else []
+        done = bool(rows) and all(r.state == "fresh" for r in rows)
+        part = "; ".join(f"{r.name}: {r.shards[0]:,} of {r.shards[1]:,} shards" for r in rows
+                         if r.state == "missing" and r.shards[0])
         if done:
             state = ("Its results for this chapter are committed: `make book` builds this page from them."
                      if registry.COMMITTED_PROFILES.index(other) < registry.COMMITTED_PROFILES.index(name) else
                      f"Its results for this chapter are committed too: `make book PROFILE={other}` builds the page "
                      "from them.")
         elif other == "gpu":
-            state = ("Its results for this chapter are not committed yet (one command on a GPU machine: README, "
+            state = (f"Its results for this chapter are not {'all ' if part else ''}committed yet"
+                     + (f" ({part} so far)" if part else "") + " (one command on a GPU machine: README, "
                      "\"The prepared GPU run\"); once they are, `make book` builds this page from them.")
         else:
-            state = "Its results for this chapter are not committed yet."
+            state = (f"Its results for this chapter are not {'all ' if part else ''}committed yet"
+                     + (f" ({part} so far)." if part else "."))
         text.append(f"The **{other}** profile ({PURPOSE.get(other, f'book/params/{other}.yaml')}) has "
                     + "; ".join(diff) + ". " + state)
     return " ".join(text)
