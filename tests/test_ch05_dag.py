@@ -210,10 +210,15 @@ def test_scale_table_and_figure3_speeds_on_made_up_runs():
     lam = np.array([0.0, 4.0, 3.0, 1.0, 2.0])
     fast = np.array([0.0, 4.0, 3.0, 1.0, 2.0])  # speed ordered as lambda_min: tau +1 over the live DAGs
     S = {"depth": depth, "width": np.arange(5.0), "digits_exact_lam": lam, "digits_exact_diag": np.ones(5),
-         "digits_speed_fixed": np.stack([fast, fast + 0.01]), "digits_speed_own": np.stack([-fast, -fast])}
+         "digits_speed_fixed": np.stack([fast, fast + 0.01]), "digits_speed_own": np.stack([-fast, -fast]),
+         "digits_ntk_lam": lam, "digits_ntk_lmax": np.array([0.0, 16.0, 4.0, 0.5, 4.0])}  # ratios .25, .75, 2, .5
     t = scale_table(S, ["digits"], n_boot=20).set_index(["training", "predictor"])
     assert t.loc[("one step for all", "lambda_min"), "Kendall tau"] == pytest.approx(1.0)
     assert t.loc[("own step (scale removed)", "lambda_min / mean diagonal"), "Kendall tau"] == pytest.approx(-1.0)
+    # own speeds -4, -3, -1, -2 against lambda_min / lambda_max .25, .75, 2, .5: 5 concordant pairs of 6
+    assert t.loc[("own step (scale removed)", "lambda_min / lambda_max of the NTK"), "Kendall tau"] == pytest.approx(
+        (5 - 1) / 6)
+    assert ("one step for all", "lambda_min / lambda_max of the NTK") not in t.index
     assert t.loc[("one step for all", "effective depth"), "Kendall tau"] == pytest.approx(-1.0)
     assert set(t["DAGs"]) == {4}
     skip_only = {**S, "depth": np.array([0.0, 1.0, 2.0, 0.0, 3.0]), "width": np.array([0.0, 3.0, 2.0, 0.0, 1.0])}

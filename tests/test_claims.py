@@ -201,10 +201,10 @@ def test_an_order_claim_reads_in_words_without_a_difference(monkeypatch):
 def test_a_tolerance_of_ours_is_not_shown_as_the_papers_number(monkeypatch, tmp_path):
     # the gate law is an identity: the paper prints no line, 2.99 standard errors is ours, and the table says so
     monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(1.4))
-    row = dict(zip(claims.COLUMNS, ("k", "07_pr_darts", "P", "Thm. 3", "an identity", "", "", "", "", "below", "2.99",
+    row = dict(zip(claims.COLUMNS, ("k", "07_pr_darts", "P", "Thm. 3", "an identity", "", "", "", "SE", "below", "2.99",
                                     "{:.2f}", "no number: an identity", "tolerance")))
-    assert claims.evaluate(row, "paper")["paper"] == "< 2.99 (our tolerance)"
-    assert claims.evaluate({**row, "reference_is": ""}, "paper")["paper"] == "< 2.99"
+    assert claims.evaluate(row, "paper")["paper"] == "< 2.99 SE (our tolerance)"
+    assert claims.evaluate({**row, "reference_is": ""}, "paper")["paper"] == "< 2.99 SE"
     bad = tmp_path / "claims.csv"
     bad.write_text(",".join(claims.COLUMNS) + "\nk,01_dag_networks,P,Sec. 1,a level,1,,,,value,,{:.2f},,tolerance\n")
     with pytest.raises(ValueError, match="reference_is"):
@@ -230,3 +230,17 @@ def test_the_principles_order_the_figure3_dags_by_hand():
     # depth 0, 1, 2, 2 (d = 5/4, m = 3 / (5/4) = 2.4). DAG#2 is shallower and wider than DAG#3: not the paper's order
     m = claims.OURS["fig3_principles_order"]("paper")
     assert m.value == 0.0 and "(3.00, 0.33) / (1.00, 3.00) / (1.25, 2.40)" in m.detail
+
+
+@pytest.mark.parametrize("unit, kind, ref, shown", [
+    ("tau", "below", "0", "Kendall τ < 0"), ("rho", "above", "0", "Spearman ρ > 0"), ("ratio", "above", "1", "ratio > 1"),
+    ("points", "above", "0", "> 0 points"), ("e-folds", "above", "0", "> 0 e-folds"), ("skips", "above", "1.25",
+    "> 1.25 skips"), ("loss", "above", "0", "loss difference > 0"), ("", "above", "0", "> 0")])
+def test_the_paper_column_says_what_a_claimed_line_is_a_line_of(monkeypatch, unit, kind, ref, shown):
+    # "> 0" alone does not say whether the interval is of a correlation, a difference or a ratio
+    monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(0.5))
+    row = dict(zip(claims.COLUMNS, ("k", "05_dag_experiments", "P", "Fig. 3", "a direction", "", "", "", unit, kind,
+                                    ref, "{:.2f}", "", "")))
+    assert claims.evaluate(row, "paper")["paper"] == shown
+    units = {r["unit"] for r in claims.read() if r["kind"] != "value"}
+    assert units <= set(claims.LINE_OF) | {"points", "e-folds", "SE", "per step", "skips"}, units

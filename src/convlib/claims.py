@@ -48,6 +48,10 @@ COLUMNS = ("key", "chapter", "paper", "source", "claim", "paper_value", "paper_s
 REFERENCE_IS = ("", "tolerance")
 """What a direction claim's ``reference`` is: the line the paper's claim draws ("": a sign, a chance level, a
 ratio of 1) or our tolerance where the paper claims an identity and prints no number ("tolerance")."""
+LINE_OF = {"tau": "Kendall τ {}", "rho": "Spearman ρ {}", "ratio": "ratio {}", "loss": "loss difference {}",
+           "": "{}"}
+"""How the *paper* column shows a direction claim's line for each ``unit``: the quantity the interval is of
+(a τ, a ratio) before the line, a difference's unit after it (``> 0 points``)."""
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "conditions not met",
             "not attempted")
 KINDS = ("value", "above", "below")
@@ -690,6 +694,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
         show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
     claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"]) if ref is not None else None
+    if claimed:
+        claimed = LINE_OF.get(row["unit"], "{} " + row["unit"]).format(claimed)
     if claimed and row["reference_is"] == "tolerance":
         claimed += " (our tolerance)"
     return {"chapter": row["chapter"], "key": row["key"], "claim": row["claim"],
@@ -788,7 +794,8 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
     """The scale question in numbers, for the text: lambda_min of the Figure-3 DAGs raw and over the mean
     diagonal (``raw_fig3``, ``free_fig3``), Kendall tau of convergence speed with lambda_min at one step
     (``tau_fixed_<ds>``) and with scale-free lambda_min at each DAG's own step (``tau_own_<ds>``), of speed
-    with depth at its own step (``tau_own_depth_<ds>``), the Figure-3 speed differences at their own steps
+    with lambda_min / lambda_max of the NTK (``tau_own_cond_<ds>``), with depth and width at the own step
+    (``tau_own_depth_<ds>``, ``tau_own_width_<ds>``), the Figure-3 speed differences at their own steps
     (``fig3_own_<ds>_2v1`` / ``_3v2``), and two sentences the intervals decide: ``scale_verdict`` and
     ``depth_verdict`` (what depth does at the DAGs' own steps)."""
     from convlib.pages import ch03_convergence
@@ -805,6 +812,7 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
         out[f"tau_own_{ds}"] = _with_interval(t.loc[f"space_own_lambda_{ds}"])
         out[f"tau_own_depth_{ds}"] = _with_interval(t.loc[f"space_own_depth_{ds}"])
         out[f"tau_own_width_{ds}"] = _with_interval(t.loc[f"space_own_width_{ds}"])
+        out[f"tau_own_cond_{ds}"] = _with_interval(t.loc[f"space_own_cond_{ds}"])
         signs.append(t.loc[f"space_own_lambda_{ds}", "verdict"])
         for pair in ("2v1", "3v2"):
             row = t.loc[f"fig3_own_{ds}_{pair}"]

@@ -137,8 +137,9 @@ def space_taus(ALL: dict, datasets: list, n_boot: int, seed: int = 0) -> tuple[p
 def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataFrame:
     """``ch05.all_dags_seeds`` at one step for all and at each DAG's own step: Kendall's tau of the
     seed-mean convergence speed with lambda_min (raw at one step, over the mean diagonal at the own step,
-    where the output scale is removed), with effective depth and with effective width, each with its
-    bootstrap interval and its range over the seeds. The lambda_min rows cover the DAGs with a path
+    where the output scale is removed; at the own step also lambda_min / lambda_max of the NTK, the linear
+    rate at a step that is a fraction of 2 / lambda_max), with effective depth and with effective width,
+    each with its bootstrap interval and its range over the seeds. The lambda_min rows cover the DAGs with a path
     (lambda_min > 0); the depth and width rows, like the claims, only those with a trained path (effective
     depth d > 0: some input-to-output path through a linear edge), since d = m = 0 is a convention, not a
     measurement. Column ``DAGs`` gives the count of each row."""
@@ -146,12 +147,16 @@ def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataF
     for ds in datasets:
         lam, diag = S[f"{ds}_exact_lam"], S[f"{ds}_exact_diag"]
         free = lam / np.where(diag > 0, diag, 1)
+        lmax = S[f"{ds}_ntk_lmax"]
+        cond = S[f"{ds}_ntk_lam"] / np.where(lmax > 0, lmax, 1)
         for mode, label, scale in (("fixed", "one step for all", lam), ("own", "own step (scale removed)", free)):
             speed = S[f"{ds}_speed_{mode}"]
             path = (lam > 0) & np.isfinite(speed).all(0)
             trained = path & (np.asarray(S["depth"]) > 0)
-            for name, x, live in (("lambda_min" if mode == "fixed" else "lambda_min / mean diagonal", scale, path),
-                                  ("effective depth", S["depth"], trained), ("effective width", S["width"], trained)):
+            lams = ([("lambda_min", scale, path)] if mode == "fixed" else
+                    [("lambda_min / mean diagonal", scale, path), ("lambda_min / lambda_max of the NTK", cond, path)])
+            for name, x, live in lams + [("effective depth", S["depth"], trained),
+                                         ("effective width", S["width"], trained)]:
                 tau = stats.rank_correlation_ci(speed[:, live].mean(0), x[live], "kendall", n_boot, seed=seed)
                 per_seed = [stats.rank_correlation(s[live], x[live]) for s in speed]
                 rows.append({"dataset": DATASET_NAMES[ds], "training": label, "predictor": name,
