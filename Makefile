@@ -131,13 +131,17 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
-# MathJax 3 served from the site itself, in its own static folder (not _static/: no double load).
+# MathJax 4 served from the site itself, in its own static folder (not _static/: no double load): the
+# bundle, what it loads on demand (TeX extensions, menu, accessibility and its speech rules) and the CHTML
+# part of its font (loader path "fonts" set to [mathjax]/fonts in _config.yml, so nothing comes from a CDN).
 mathjax: $(MATHJAX)/tex-mml-chtml.js
 
 $(MATHJAX)/tex-mml-chtml.js: $(NPM_STAMP)
-	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)
-	cd node_modules/mathjax/es5
-	cp -r --parents tex-mml-chtml.js input/tex/extensions output/chtml/fonts/woff-v2 ui a11y $(abspath $(MATHJAX))/
+	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)/fonts/mathjax-newcm-font
+	cd node_modules/mathjax
+	cp -r --parents tex-mml-chtml.js input/tex/extensions output ui a11y sre $(abspath $(MATHJAX))/
+	cd ../@mathjax/mathjax-newcm-font
+	cp -r chtml chtml.js $(abspath $(MATHJAX))/fonts/mathjax-newcm-font/
 
 # papermill every notebook with the book's profile (gpu or paper: in place, served from the results cache).
 notebooks: $(STAMP)

@@ -142,11 +142,10 @@ LAYOUT = r"""(MIN_SCALE) => {
 
 
 def layout_findings(state: dict, width: int) -> list[str]:
-    """What :data:`LAYOUT` measured, as findings; equations and tables only count at the widest width
-    (on a phone they may scroll, and the theme lets them)."""
-    found = []
+    """What :data:`LAYOUT` measured, as findings; tables only count at the widest width (on a phone they
+    may scroll, and the theme lets them); equations at every width (MathJax 4 breaks a wide one into lines)."""
+    found = [f"equation {e['what']!r} is {e['need']} px wide in a {e['have']} px container" for e in state["eqs"]]
     if width == max(WIDTHS):
-        found += [f"equation {e['what']!r} is {e['need']} px wide in a {e['have']} px container" for e in state["eqs"]]
         found += [f"table {t['what']!r} is {t['need']} px wide in a {t['have']} px column" for t in state["tables"]]
         found += [f"figure {i['src']} is shown at {i['scale']:.0%} of its size: its 10 pt text prints at "
                   f"{10 * i['scale']:.1f} pt" for i in state["shrunk"]]
