@@ -130,13 +130,12 @@ def profile_note(chapter: str, profile: str | None = None) -> str:
                      if registry.COMMITTED_PROFILES.index(other) < registry.COMMITTED_PROFILES.index(name) else
                      f"Its results for this chapter are committed too: `make book PROFILE={other}` builds the page "
                      "from them.")
-        elif other == "gpu":
-            state = (f"Its results for this chapter are not {'all ' if part else ''}committed yet"
-                     + (f" ({part} so far)" if part else "") + " (one command on a GPU machine: README, "
-                     "\"The prepared GPU run\"); once they are, `make book` builds this page from them.")
         else:
             state = (f"Its results for this chapter are not {'all ' if part else ''}committed yet"
-                     + (f" ({part} so far)." if part else "."))
+                     + (f" (so far {part})." if part else "."))
+            if other == "gpu":
+                state += (" One command on a GPU machine computes them (README, \"The prepared GPU run\"); once "
+                          "they are committed, `make book` builds this page from them.")
         text.append(f"The **{other}** profile ({PURPOSE.get(other, f'book/params/{other}.yaml')}) has "
                     + "; ".join(diff) + ". " + state)
     return " ".join(text)
