@@ -203,8 +203,8 @@ def test_a_tolerance_of_ours_is_not_shown_as_the_papers_number(monkeypatch, tmp_
     monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(1.4))
     row = dict(zip(claims.COLUMNS, ("k", "07_pr_darts", "P", "Thm. 3", "an identity", "", "", "", "SE", "below", "2.99",
                                     "{:.2f}", "no number: an identity", "tolerance")))
-    assert claims.evaluate(row, "paper")["paper"] == "< 2.99 SE (our tolerance)"
-    assert claims.evaluate({**row, "reference_is": ""}, "paper")["paper"] == "< 2.99 SE"
+    assert claims.evaluate(row, "paper")["paper"] == "<\u00a02.99 SE (our tolerance)"
+    assert claims.evaluate({**row, "reference_is": ""}, "paper")["paper"] == "<\u00a02.99 SE"
     bad = tmp_path / "claims.csv"
     bad.write_text(",".join(claims.COLUMNS) + "\nk,01_dag_networks,P,Sec. 1,a level,1,,,,value,,{:.2f},,tolerance\n")
     with pytest.raises(ValueError, match="reference_is"):
@@ -241,6 +241,8 @@ def test_the_paper_column_says_what_a_claimed_line_is_a_line_of(monkeypatch, uni
     monkeypatch.setitem(claims.OURS, "k", lambda profile: claims.exact(0.5))
     row = dict(zip(claims.COLUMNS, ("k", "05_dag_experiments", "P", "Fig. 3", "a direction", "", "", "", unit, kind,
                                     ref, "{:.2f}", "", "")))
-    assert claims.evaluate(row, "paper")["paper"] == shown
+    got = claims.evaluate(row, "paper")["paper"]
+    # the relation and its number are joined by a no-break space: a narrow column never parts them
+    assert got.replace("\u00a0", " ") == shown and {"above": ">", "below": "<"}[kind] + "\u00a0" + ref in got
     units = {r["unit"] for r in claims.read() if r["kind"] != "value"}
     assert units <= set(claims.LINE_OF) | {"points", "e-folds", "SE", "per step", "skips"}, units

@@ -693,7 +693,8 @@ def evaluate(row: dict, profile: str | None = None) -> dict:
     else:
         show = lambda x: present.format_cell(x, fmt) if x is not None and math.isfinite(x) else None  # noqa: E731
     lo, hi = m.interval if m else (None, None)
-    claimed = {"above": f"> {ref:g}", "below": f"< {ref:g}"}.get(row["kind"]) if ref is not None else None
+    # a no-break space keeps the relation with its number when the column wraps ("Kendall τ" / "< 0")
+    claimed = {"above": f">\u00a0{ref:g}", "below": f"<\u00a0{ref:g}"}.get(row["kind"]) if ref is not None else None
     if claimed:
         claimed = LINE_OF.get(row["unit"], "{} " + row["unit"]).format(claimed)
     if claimed and row["reference_is"] == "tolerance":
