@@ -836,5 +836,5 @@ def scale_summary(profile: str | None = None) -> dict[str, str]:
 __all__ = [
     "COLUMNS", "VERDICTS", "Measured", "verdict", "OURS", "mean_se", "welch", "read", "paper_number", "table",
     "search_wins", "depth_sentence", "summary", "chapter_tables", "findings", "counts", "scorecard", "scale_summary",
-    "evaluate", "exact", "ORDER", "result", "mlp_classes", "REFERENCE_IS",
+    "evaluate", "exact", "ORDER", "result", "mlp_classes", "REFERENCE_IS", "LINE_OF",
 ]
