@@ -382,15 +382,15 @@ def _fig3_gd(key: str, profile: str) -> Measured:
       "space_width_mnist", "space_width_cifar10", "space_own_width_mnist", "space_own_width_cifar10",
       "space_own_cond_mnist", "space_own_cond_cifar10")
 def _space(key: str, profile: str) -> Measured:
+    from convlib.pages.ch05_dag import ntk_rate
+
     parts = key.split("_")
     mode = "own" if parts[1] == "own" else "fixed"
     what, ds = parts[-2], parts[-1]
     R = result("ch05.all_dags_seeds", profile)
     speed = R[f"{ds}_speed_{mode}"]
     lam = R[f"{ds}_exact_lam"] / (np.where(R[f"{ds}_exact_diag"] > 0, R[f"{ds}_exact_diag"], 1) if mode == "own" else 1)
-    # cond: lambda_min / lambda_max of the NTK, the linear rate at a step that is a fraction of 2 / lambda_max
-    cond = R[f"{ds}_ntk_lam"] / np.where(R[f"{ds}_ntk_lmax"] > 0, R[f"{ds}_ntk_lmax"], 1)
-    x = {"lambda": lam, "cond": cond}.get(what, R.get(what))
+    x = {"lambda": lam, "cond": ntk_rate(R, ds)}.get(what, R.get(what))
     live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
     n_boot = _section("05_dag_experiments", profile)["n_boot"]
     also = ""

@@ -134,6 +134,13 @@ def space_taus(ALL: dict, datasets: list, n_boot: int, seed: int = 0) -> tuple[p
     return pd.DataFrame(rows).set_index(["dataset", "predictor"]), glue
 
 
+def ntk_rate(S: dict, ds: str) -> np.ndarray:
+    """``lambda_min / lambda_max`` of each DAG's NTK on ``ds`` (``ch05.all_dags_seeds``; 0 where lambda_max is
+    0): the linear rate of gradient descent at a step that is a fraction of ``2 / lambda_max``."""
+    lmax = S[f"{ds}_ntk_lmax"]
+    return S[f"{ds}_ntk_lam"] / np.where(lmax > 0, lmax, 1)
+
+
 def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataFrame:
     """``ch05.all_dags_seeds`` at one step for all and at each DAG's own step: Kendall's tau of the
     seed-mean convergence speed with lambda_min (raw at one step, over the mean diagonal at the own step,
@@ -147,8 +154,7 @@ def scale_table(S: dict, datasets: list, n_boot: int, seed: int = 0) -> pd.DataF
     for ds in datasets:
         lam, diag = S[f"{ds}_exact_lam"], S[f"{ds}_exact_diag"]
         free = lam / np.where(diag > 0, diag, 1)
-        lmax = S[f"{ds}_ntk_lmax"]
-        cond = S[f"{ds}_ntk_lam"] / np.where(lmax > 0, lmax, 1)
+        cond = ntk_rate(S, ds)
         for mode, label, scale in (("fixed", "one step for all", lam), ("own", "own step (scale removed)", free)):
             speed = S[f"{ds}_speed_{mode}"]
             path = (lam > 0) & np.isfinite(speed).all(0)
@@ -192,5 +198,5 @@ def figure4_length(epochs: int) -> dict[str, str]:
 
 __all__ = [
     "DATASET_NAMES", "rank_order", "yes_no", "end_sentence", "figure3_gd_tables", "figure4_summary", "space_taus",
-    "scale_table", "figure3_speeds", "RELEASE_EPOCHS", "PAPER_DAG1_ENDS_ABOVE_DAG2", "figure4_length",
+    "scale_table", "ntk_rate", "figure3_speeds", "RELEASE_EPOCHS", "PAPER_DAG1_ENDS_ABOVE_DAG2", "figure4_length",
 ]
