@@ -66,6 +66,17 @@ def ntk_conditions(ntk_cells: int, seed: int, shard: str) -> dict:
     return {"index": idx, "ntk": out["ntk"], "ntk_s": out["ntk_s"]}
 
 
+@registry.experiment("ch06.ntk_cpu", chapter=CHAPTER,
+                     shards=lambda ntk_check_cells, seed: registry.ranges(ntk_check_cells, 250),
+                     probes=registry.item_probes(), volatile=("ntk_s",))
+def ntk_conditions_cpu(ntk_check_cells: int, seed: int, shard: str) -> dict:
+    """``ntk_conditions`` of the uniform sample ``ntk_sample(ntk_check_cells, seed)``, always on the CPU: the
+    reference for the cells of ``ch06.ntk`` that another device computed."""
+    idx = ntk_sample(ntk_check_cells, seed)[registry.span(shard).start:registry.span(shard).stop]
+    out = scores.score_cells(benchmark.load()["arch"].to_numpy()[idx], seed, ("ntk",), "cpu")
+    return {"index": idx, "ntk": out["ntk"], "ntk_s": out["ntk_s"]}
+
+
 def tenas_shards(tenas_seeds: list, **_) -> list[str]:
     """One shard per (variant, seed): ``TENAS-0``, ``TENAS+DAG-0``, ..."""
     return [f"{v.replace('+', '_')}-{s}" for s in tenas_seeds for v in TENAS_VARIANTS]
