@@ -14,7 +14,8 @@ and the table gives cells/s, the measure's FLOPs per cell (``torch.utils.flop_co
 achieved GFLOP/s as a fraction of the measured float32 matmul GFLOP/s of the same threads (a 1024 x
 1024 GEMM). Run it on an otherwise idle machine: timings of shared cores say little.
 On the GPU the fraction is given of the measured float32 GEMM rate and of the TF32 one (a 4096 x 4096
-GEMM with ``allow_tf32``; the scorers themselves run in float32 without TF32).
+GEMM with ``allow_tf32``; the scorers run in float32 with PyTorch's defaults: TF32 off for matrix products, allowed
+for cuDNN convolutions).
 Usage: ``python benchmarks/bench_nas.py [--cells K] [--workers N] [--device all|cpu|cuda]`` (defaults 8,
 2 and all: the CPU rows, then the GPU row when there is one).
 """

@@ -157,3 +157,35 @@ def test_extremes_split_the_trained_cells_at_the_texts_box():
     assert inside.tolist() == [20.0] and outside.tolist() == [10.0, 30.0, 50.0]
     inside, outside = ch.extremes(dw, acc, fraction=1.0)
     assert inside.tolist() == [10.0, 20.0, 30.0, 50.0] and outside.size == 0
+
+
+def test_ntk_devices_gives_each_cell_the_device_of_its_shard():
+    K = {"_provenance": {"shard_devices": ["cpu (x86_64, 2 cores)", "NVIDIA H200"]}}
+    devices = ch.ntk_devices(K, 300, 0)  # shards of 250: cells 0-249 and 250-299
+    assert list(devices[:250]) == ["cpu (x86_64, 2 cores)"] * 250 and list(devices[250:]) == ["NVIDIA H200"] * 50
+    R = {"ntk": np.arange(300.0), "ntk_s": np.ones(300)}
+    assert list(ch.on_device(R, devices, "cpu")["ntk"]) == list(range(250))
+    assert len(ch.on_device(R, devices, "NVIDIA")["ntk_s"]) == 50
+
+
+def test_device_agreement_compares_each_devices_cells_with_the_cpu_reference():
+    """Worked by hand: the CPU's one shared cell is equal; the GPU's cells 3 and 5 differ by 4/44 and 10/50
+    (cell 4 has no path), both in the same order as the reference and as the accuracy."""
+    K = {"index": np.arange(6), "ntk": np.array([10.0, 20.0, 30.0, 40.0, np.nan, 60.0])}
+    devices = np.array(["cpu (x)"] * 3 + ["GPU"] * 3)
+    C = {"index": np.array([1, 3, 4, 5, 7]), "ntk": np.array([20.0, 44.0, np.nan, 50.0, 9.0])}
+    agree = ch.device_agreement(K, devices, C, np.arange(10.0))
+    assert list(agree.index) == ["cpu (x)", "GPU"]
+    assert agree.loc["cpu (x)", "cells"] == 1 and agree.loc["cpu (x)", "equal to the bit"] == 1
+    assert agree.loc["cpu (x)", "max rel. diff"] == 0
+    gpu = agree.loc["GPU"]
+    assert gpu["cells"] == 2 and gpu["equal to the bit"] == 0
+    assert gpu["median rel. diff"] == pytest.approx((4 / 44 + 10 / 50) / 2) and gpu["max rel. diff"] == pytest.approx(0.2)
+    assert gpu["tau, device vs CPU"] == pytest.approx(1.0) and gpu["tau with accuracy (device)"] == pytest.approx(1.0)
+    text = ch.device_reading(agree)
+    assert "on cpu (x) all 1 shared cells agree to the bit" in text
+    assert "on GPU the 2 shared cells differ by a median 14.55% and at most 20.0%" in text and "TF32" in text
+    assert ch.device_reading(agree.iloc[:0]).startswith("no cell of the CPU sample")
+    C["ntk"][0] = 20.0 * (1 + 3e-13)  # another CPU's rounding
+    close = ch.device_agreement(K, devices, C, np.arange(10.0))
+    assert "on cpu (x) the 1 shared cells agree to 3e-13 relative (0 to the bit" in ch.device_reading(close)

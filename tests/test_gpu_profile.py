@@ -5,15 +5,14 @@ import subprocess
 import sys
 import tarfile
 
-import numpy as np
 import pytest
 import yaml
 
 from convlib import ROOT, registry, runner
 
-GPU_COMPUTES = {"ch05.figure4", "ch06.ntk", "ch06.tenas", "ch07.search", "ch07.skip_fraction"}
+GPU_COMPUTES = {"ch05.figure4", "ch06.tenas", "ch07.search", "ch07.skip_fraction"}
 TINY = {"05_dag_experiments": {"fig4_width": 8, "fig4_epochs": 1, "fig4_seeds": 2, "fig4_datasets": ["mnist"]},
-        "06_nas_speedup": {"ntk_cells": 3, "tenas_seeds": [0], "tenas_batch": 6, "tenas_repeat": 1},
+        "06_nas_speedup": {"tenas_seeds": [0], "tenas_batch": 6, "tenas_repeat": 1},
         "07_pr_darts": {"search_images": 128, "search_epochs": 1, "search_C": 2, "search_seeds": [0],
                         "variants": ["darts"], "image_size": 8, "fig2_images": 32, "fig2_epochs": 1, "fig2_C": 2,
                         "fig2_fractions": [0.0], "fig2_seeds": [0]}}
@@ -74,7 +73,3 @@ def test_a_tiny_gpu_profile_runs_through_the_gpu_script(tmp_path):
     assert stored == GPU_COMPUTES, names
     keys = {e: registry.lookup(e).key(tiny[registry.lookup(e).chapter]) for e in GPU_COMPUTES}
     assert all(any(f"/{e}/{keys[e]}" in n for n in names) for e in GPU_COMPUTES)
-    with tarfile.open(out / "results.tar.gz") as tar:
-        tar.extractall(tmp_path / "results", filter="data")
-    ntk = [np.load(tmp_path / "results" / n) for n in names if "/ch06.ntk/" in n and n.endswith(".npz")]
-    assert sum(len(z["ntk"]) for z in ntk) == 3

@@ -168,3 +168,13 @@ def test_scratch_state_is_per_commit_and_cleared_once_stored(toy_store, monkeypa
     registry.store(entry, {}, {"x": np.ones(2)}, {"dirty": False})
     assert not old.exists() and not new.exists()
     assert results.scratch(results.Entry("toy.shards", "k", "05-10")).exists()  # other shards keep theirs
+
+
+def test_assemble_records_the_device_of_each_shard_in_order():
+    exp = registry.lookup("ch06.ntk")
+    prov = {"wall_s": 1.0, "commit": "c" * 40, "date": "2026-12-04", "dirty": False}
+    parts = [{"index": np.array([0]), "_provenance": {**prov, "device": "gpu"}},
+             {"index": np.array([1]), "_provenance": {**prov, "device": "cpu"}}]
+    out = registry.assemble(exp, parts)
+    assert out["_provenance"]["shard_devices"] == ["gpu", "cpu"] and out["_provenance"]["device"] == "cpu, gpu"
+    assert list(out["index"]) == [0, 1]

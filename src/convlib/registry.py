@@ -366,13 +366,15 @@ def get(name: str, params: dict) -> dict:
 
 
 def assemble(exp: Experiment, parts: list[dict]) -> dict:
-    """One result from its shards, with a provenance summary (shard count, total wall time, devices)."""
+    """One result from its shards, with a provenance summary (shard count, total wall time, the devices, and
+    the device of each shard in order: ``shard_devices``)."""
     if exp.shards is None:
         return parts[0]
     provs = [p.pop("_provenance") for p in parts]
     out = exp.combine(parts)
     out["_provenance"] = {"shards": len(provs), "wall_s": round(sum(p["wall_s"] for p in provs), 3),
                           "device": ", ".join(sorted({p["device"] for p in provs})),
+                          "shard_devices": [p["device"] for p in provs],
                           "commit": ", ".join(sorted({p["commit"][:12] for p in provs})),
                           "date": max(p["date"] for p in provs), "dirty": any(p["dirty"] for p in provs)}
     return out

@@ -123,8 +123,10 @@ def profile_note(chapter: str, profile: str | None = None) -> str:
         mine = [n for n, e in registry.load_all().items() if e.chapter == chapter]
         rows = runner.status(other, mine) if mine else []
         done = bool(rows) and all(r.state == "fresh" for r in rows)
-        part = "; ".join(f"{r.name}: {r.shards[0]:,} of {r.shards[1]:,} shards" for r in rows
-                         if r.state == "missing" and r.shards[0])
+        keys_here = {r.name: r.key for r in runner.status(name, mine)} if mine else {}
+        part = "; ".join([f"{r.name}: all of it" for r in rows if r.state == "fresh" and keys_here.get(r.name) != r.key]
+                         + [f"{r.name}: {r.shards[0]:,} of {r.shards[1]:,} shards" for r in rows
+                            if r.state == "missing" and r.shards[0]])
         if done:
             state = ("Its results for this chapter are committed: `make book` builds this page from them."
                      if registry.COMMITTED_PROFILES.index(other) < registry.COMMITTED_PROFILES.index(name) else

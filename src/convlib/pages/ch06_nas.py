@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from convlib import paper, present, theory
+from convlib import paper, present, registry, theory
 from convlib.experiments.ch06_nas import TENAS_VARIANTS
 from convlib.nas import benchmark, in_box, scores, search
 
@@ -312,9 +312,75 @@ def closer_reading(readings: pd.DataFrame) -> dict[str, str]:
             "closer_saving": str(ours["|diff| of saving (points)"].idxmin())}
 
 
+def ntk_devices(K: dict, ntk_cells: int, seed: int) -> np.ndarray:
+    """The device that computed each cell of ``K`` (``ch06.ntk``), from its shards' provenance."""
+    exp = registry.lookup("ch06.ntk")
+    shards = exp.shard_ids(exp.params({"ntk_cells": ntk_cells, "seed": seed}))
+    return np.repeat(K["_provenance"]["shard_devices"], [len(registry.span(s)) for s in shards])
+
+
+def on_device(R: dict, devices: np.ndarray, device: str, measure: str = "ntk") -> dict:
+    """The ``measure`` and ``measure_s`` arrays of ``R`` restricted to the cells computed on a device whose
+    name starts with ``device`` (for ``cost_table``: seconds of different devices do not add up)."""
+    keep = np.char.startswith(devices.astype(str), device)
+    return {measure: R[measure][keep], measure + "_s": R[measure + "_s"][keep]}
+
+
+def device_agreement(K: dict, devices: np.ndarray, C: dict, acc: np.ndarray) -> pd.DataFrame:
+    """Per device that computed cells of ``K`` (``ch06.ntk``): the cells with a path that ``C``
+    (``ch06.ntk_cpu``, on the CPU) holds too; how many agree to the bit; the median and largest relative
+    difference ``|K - C| / C``; Kendall tau between the two; and Kendall tau with the test accuracy ``acc``
+    (benchmark index order) on those cells of each."""
+    where = {int(i): k for k, i in enumerate(K["index"])}
+    rows = {}
+    for dev in dict.fromkeys(devices):
+        pairs = [(where[int(i)], c) for i, c in zip(C["index"], C["ntk"])
+                 if np.isfinite(c) and int(i) in where and devices[where[int(i)]] == dev]
+        if not pairs:
+            continue
+        k = np.array([p for p, _ in pairs])
+        ours, ref = K["ntk"][k], np.array([c for _, c in pairs])
+        rel, a = np.abs(ours - ref) / ref, acc[K["index"][k]]
+        rows[dev] = {"cells": len(ref), "equal to the bit": int((ours == ref).sum()),
+                     "median rel. diff": float(np.median(rel)), "max rel. diff": float(rel.max()),
+                     "tau, device vs CPU": stats.kendalltau(ours, ref).statistic,
+                     "tau with accuracy (device)": stats.kendalltau(ours, a).statistic,
+                     "tau with accuracy (CPU)": stats.kendalltau(ref, a).statistic}
+    return pd.DataFrame(rows).T
+
+
+ROUNDING = 1e-9  # a relative difference below this is float64 rounding of a recomputation, not a different result
+
+
+def device_reading(agree: pd.DataFrame) -> str:
+    """The text's reading of ``device_agreement``, one clause per device: agreement to the bit, to within
+    ``ROUNDING``, or the size of the difference and what it does to Kendall tau."""
+    if agree.empty:
+        return "no cell of the CPU sample is among the stored cells, so nothing is compared."
+    parts = []
+    for dev, r in agree.iterrows():
+        if r["equal to the bit"] == r["cells"]:
+            parts.append(f"on {dev} all {r['cells']:.0f} shared cells agree to the bit")
+            continue
+        if r["max rel. diff"] < ROUNDING:
+            parts.append(f"on {dev} the {r['cells']:.0f} shared cells agree to {r['max rel. diff']:.0e} relative"
+                         f" ({r['equal to the bit']:.0f} to the bit: float rounding)")
+            continue
+        why = "" if str(dev).startswith("cpu") else (
+            " (far beyond float32 rounding: most likely TF32, which PyTorch lets cuDNN use for float32"
+            " convolutions by default, keeping 10 of float32's 23 mantissa bits, and which this code did not"
+            " turn off)")
+        parts.append(f"on {dev} the {r['cells']:.0f} shared cells differ by a median {r['median rel. diff']:.2%}"
+                     f" and at most {r['max rel. diff']:.1%}{why}; Kendall τ between the two is"
+                     f" {r['tau, device vs CPU']:.3f}, and τ with CIFAR-10 accuracy over those cells is"
+                     f" {r['tau with accuracy (device)']:+.3f} from that device's values against"
+                     f" {r['tau with accuracy (CPU)']:+.3f} from the CPU's")
+    return "; ".join(parts) + "."
+
+
 def ntk_scope(drawn: int, scored: int) -> str:
     """Which cells have an NTK condition number, for the text: every connected cell when the sample is the
-    whole space (``ntk_cells`` = 15,625, the gpu profile), else the connected ones of a uniform sample."""
+    whole space (``ntk_cells`` = 15,625), else the connected ones of a uniform sample."""
     if drawn >= benchmark.N_CELLS:
         return f"every connected cell ({scored:,} of {benchmark.N_CELLS:,})"
     return f"the {scored:,} connected cells of a uniform sample of {drawn:,}"
@@ -324,5 +390,6 @@ __all__ = [
     "BASELINE", "ALL_SKIP", "table2_cited", "depth_width", "wot_rows", "tenas_rows", "tenas_picks",
     "tenas_picks_table", "recheck", "table2", "savings", "table3", "figure5", "extremes", "multiple_r", "rank_table",
     "cost_table", "param_counts", "filter_box", "BOX_READINGS", "wot_runs", "changed_picks", "wot_readings",
-    "readings_table", "closer_reading", "RECHECK_RTOL", "ntk_scope",
+    "readings_table", "closer_reading", "RECHECK_RTOL", "ntk_scope", "ntk_devices", "on_device", "device_agreement",
+    "device_reading", "ROUNDING",
 ]
