@@ -349,33 +349,18 @@ def device_agreement(K: dict, devices: np.ndarray, C: dict, acc: np.ndarray) -> 
     return pd.DataFrame(rows).T
 
 
-ROUNDING = 1e-9  # a relative difference below this is float64 rounding of a recomputation, not a different result
-
-
-def device_reading(agree: pd.DataFrame) -> str:
-    """The text's reading of ``device_agreement``, one clause per device: agreement to the bit, to within
-    ``ROUNDING``, or the size of the difference and what it does to Kendall tau."""
-    if agree.empty:
-        return "no cell of the CPU sample is among the stored cells, so nothing is compared."
-    parts = []
-    for dev, r in agree.iterrows():
-        if r["equal to the bit"] == r["cells"]:
-            parts.append(f"on {dev} all {r['cells']:.0f} shared cells agree to the bit")
-            continue
-        if r["max rel. diff"] < ROUNDING:
-            parts.append(f"on {dev} the {r['cells']:.0f} shared cells agree to {r['max rel. diff']:.0e} relative"
-                         f" ({r['equal to the bit']:.0f} to the bit: float rounding)")
-            continue
-        why = "" if str(dev).startswith("cpu") else (
-            " (far beyond float32 rounding: most likely TF32, which PyTorch lets cuDNN use for float32"
-            " convolutions by default, keeping 10 of float32's 23 mantissa bits, and which this code did not"
-            " turn off)")
-        parts.append(f"on {dev} the {r['cells']:.0f} shared cells differ by a median {r['median rel. diff']:.2%}"
-                     f" and at most {r['max rel. diff']:.1%}{why}; Kendall τ between the two is"
-                     f" {r['tau, device vs CPU']:.3f}, and τ with CIFAR-10 accuracy over those cells is"
-                     f" {r['tau with accuracy (device)']:+.3f} from that device's values against"
-                     f" {r['tau with accuracy (CPU)']:+.3f} from the CPU's")
-    return "; ".join(parts) + "."
+def device_numbers(agree: pd.DataFrame) -> dict[str, object]:
+    """The text's numbers from ``device_agreement``: the CPU's row (``cpu_*``) and the other device's
+    (``gpu_*``, the first row not on a CPU), NaN where there is no such row."""
+    cpu = [d for d in agree.index if str(d).startswith("cpu")]
+    gpu = [d for d in agree.index if not str(d).startswith("cpu")]
+    nan = pd.Series(np.nan, index=agree.columns)
+    c, g = (agree.loc[rows[0]] if rows else nan for rows in (cpu, gpu))
+    count = lambda v: int(v) if np.isfinite(v) else v  # noqa: E731
+    return {"cpu_cells": count(c["cells"]), "cpu_bit": count(c["equal to the bit"]), "cpu_max": c["max rel. diff"],
+            "gpu_name": str(gpu[0]) if gpu else "none", "gpu_cells": count(g["cells"]), "gpu_med": g["median rel. diff"],
+            "gpu_max": g["max rel. diff"], "gpu_tau": g["tau, device vs CPU"],
+            "gpu_tau_acc": g["tau with accuracy (device)"], "gpu_tau_acc_cpu": g["tau with accuracy (CPU)"]}
 
 
 def ntk_scope(drawn: int, scored: int) -> str:
@@ -391,5 +376,5 @@ __all__ = [
     "tenas_picks_table", "recheck", "table2", "savings", "table3", "figure5", "extremes", "multiple_r", "rank_table",
     "cost_table", "param_counts", "filter_box", "BOX_READINGS", "wot_runs", "changed_picks", "wot_readings",
     "readings_table", "closer_reading", "RECHECK_RTOL", "ntk_scope", "ntk_devices", "on_device", "device_agreement",
-    "device_reading", "ROUNDING",
+    "device_numbers",
 ]
