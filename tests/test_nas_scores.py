@@ -166,3 +166,16 @@ def test_score_cells_marks_only_pathless_cells_nan_and_raises_other_errors(monke
     monkeypatch.setattr(scores, "naswot", lambda *a: (_ for _ in ()).throw(ValueError("a bug")))
     with pytest.raises(ValueError, match="a bug"):
         scores.score_cells([SKIPS], 0, ("naswot",))
+
+
+@pytest.mark.requires_data("cifar10")
+def test_float32_ntk_condition_number_matches_float64_on_the_cpu():
+    """On the CPU the float32 NTK condition number of TENAS' 72-image minibatch agrees with the float64 one
+    to 1e-3 relative (4e-4 on the first cell, 1e-7 to 2e-6 on others tried), a tenth of the median gap of
+    the GPU's TF32 convolutions (chapter 06): that gap is not float32 rounding."""
+    x = scores.images(scores.minibatch(scores.NTK_BATCH, 0), 3)
+    for arch in (MIXED, SKIPS):
+        net = scores.init_network(arch, 0, "cpu", **scores.PROXY)
+        single = scores.ntk_cond_of(net, x)
+        double = scores.ntk_cond_of(net.double(), x.double())
+        assert single == pytest.approx(double, rel=1e-3) and single != double

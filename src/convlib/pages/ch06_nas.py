@@ -358,8 +358,8 @@ def device_numbers(agree: pd.DataFrame) -> dict[str, object]:
     c, g = (agree.loc[rows[0]] if rows else nan for rows in (cpu, gpu))
     count = lambda v: int(v) if np.isfinite(v) else v  # noqa: E731
     return {"cpu_cells": count(c["cells"]), "cpu_bit": count(c["equal to the bit"]), "cpu_max": c["max rel. diff"],
-            "gpu_name": str(gpu[0]) if gpu else "none", "gpu_cells": count(g["cells"]), "gpu_med": g["median rel. diff"],
-            "gpu_max": g["max rel. diff"], "gpu_tau": g["tau, device vs CPU"],
+            "gpu_name": str(gpu[0]) if gpu else "none", "gpu_cells": count(g["cells"]),
+            "gpu_med": g["median rel. diff"], "gpu_max": g["max rel. diff"], "gpu_tau": g["tau, device vs CPU"],
             "gpu_tau_acc": g["tau with accuracy (device)"], "gpu_tau_acc_cpu": g["tau with accuracy (CPU)"]}
 
 
