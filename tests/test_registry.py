@@ -178,3 +178,19 @@ def test_assemble_records_the_device_of_each_shard_in_order():
     out = registry.assemble(exp, parts)
     assert out["_provenance"]["shard_devices"] == ["gpu", "cpu"] and out["_provenance"]["device"] == "cpu, gpu"
     assert list(out["index"]) == [0, 1]
+
+
+def test_the_provenance_names_the_gpu_only_when_the_computation_allocated_on_it(monkeypatch):
+    """On a GPU machine a shard that never touched the GPU (a CPU-only experiment) is recorded on the CPU."""
+    import torch
+
+    allocated = iter([5, 5, 5, 9])  # the count before and after each of two computations
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "memory_stats", lambda: {"allocation.all.allocated": next(allocated)})
+    on_cpu = registry.compute("toy.sum", P)[1]["device"]
+    assert on_cpu.startswith("cpu (") and on_cpu.endswith("; Fake GPU unused)")
+    assert registry.compute("toy.sum", P)[1]["device"] == "Fake GPU"
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    assert results.cuda_allocations() == 0

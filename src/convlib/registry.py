@@ -274,19 +274,21 @@ _RUNNING: list[results.Entry] = []
 def compute(name: str, params: dict, shard: str | None = None) -> tuple[dict, dict]:
     """Run one shard (or the whole of an unsharded experiment) now: ``(result, provenance)``, on one
     intra-op CPU thread wherever it runs (this process, a Dask worker), so that float reductions add in
-    one order and the same parameters give the same bits."""
+    one order and the same parameters give the same bits. The provenance names the GPU only when the
+    computation allocated memory on it."""
     exp = lookup(name)
     chosen = exp.params(params)
     kwargs = chosen if shard is None else {**chosen, "shard": shard}
     _RUNNING.append(results.Entry(name, exp.key(chosen), shard))
     state = results.source_state()  # the checkout the computation starts from
-    start = time.perf_counter()
+    start, allocations = time.perf_counter(), results.cuda_allocations()
     try:
         with one_thread(), data.recording() as requests, fingerprint.trace() as functions:
             result = dict(exp.fn(**kwargs))
     finally:
         _RUNNING.pop()
-    return result, results.provenance(time.perf_counter() - start, functions, requests, state)
+    used_cuda = results.cuda_allocations() > allocations
+    return result, results.provenance(time.perf_counter() - start, functions, requests, state, used_cuda)
 
 
 def scratch() -> Path:

@@ -110,22 +110,37 @@ def source_state() -> tuple[str, bool]:
     return commit, bool(_git("status", "--porcelain", "--", "src"))
 
 
-def device_name() -> str:
+def device_name(cuda: bool = True) -> str:
+    """The GPU's name when there is one and ``cuda`` (the computation used it), else the CPU's description
+    (naming the GPU it left unused, if any)."""
     import torch
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and cuda:
         return torch.cuda.get_device_name(0)
-    return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+    unused = f"; {torch.cuda.get_device_name(0)} unused" if torch.cuda.is_available() else ""
+    return f"cpu ({platform.machine()}, {os.cpu_count()} cores{unused})"
 
 
-def provenance(wall_s: float, functions, requests, state: tuple[str, bool] | None = None) -> dict:
+def cuda_allocations() -> int:
+    """How many CUDA memory allocations this process has made so far (0 while CUDA is not initialised):
+    a computation used the GPU when the count grew while it ran."""
+    import torch
+
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return 0
+    return int(torch.cuda.memory_stats().get("allocation.all.allocated", 0))
+
+
+def provenance(wall_s: float, functions, requests, state: tuple[str, bool] | None = None,
+               cuda: bool = True) -> dict:
     """Provenance of a result computed now, which ran ``functions`` and read ``requests``, from the
-    checkout ``state`` = (commit, dirty) it started in (``source_state()`` now when not given)."""
+    checkout ``state`` = (commit, dirty) it started in (``source_state()`` now when not given), on the GPU
+    if there is one and ``cuda`` (it was used), else on the CPU."""
     import torch
 
     commit, dirty = state or source_state()
     return {
-        "commit": commit, "dirty": dirty, "device": device_name(),
+        "commit": commit, "dirty": dirty, "device": device_name(cuda),
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "wall_s": round(wall_s, 3),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -290,6 +305,6 @@ def stored() -> Iterator[Entry]:
 
 __all__ = [
     "TMP", "CorruptEntry", "cache_dir", "cache_enabled", "jsonable", "param_hash", "Entry", "source_state",
-    "device_name", "provenance", "data_changes", "check", "scratch", "clear_scratch", "clean_tmp", "write", "restamp",
-    "read_doc", "read", "stored_shards", "stored",
+    "device_name", "cuda_allocations", "provenance", "data_changes", "check", "scratch", "clear_scratch", "clean_tmp",
+    "write", "restamp", "read_doc", "read", "stored_shards", "stored",
 ]
