@@ -234,7 +234,8 @@ def test_a_committed_gpu_profile_is_no_orphan_is_checked_and_is_what_the_book_re
     row = next(r for r in runner.status(paper) if r.key == shards_key)
     assert (row.state, row.shards) == ("partial", (3, 4)) and "1 of 4 shards missing" in row.detail
     assert results_cli(["--status", "--profile", paper])[0] == 0  # a partly computed gpu entry does not fail make test
-    assert "not all committed yet (so far toy.shards: 3 of 4 shards)." in status_page.profile_note("00_toy", paper)
+    assert ("not all committed yet (so far toy.sum: all of it; toy.shards: 3 of 4 shards)."
+            in status_page.profile_note("00_toy", paper))
     assert runner.book_profile() == paper
     runner.run(profile=str(gpu), only=TOY, allow_dirty=True, progress=False)
     _committed(store)

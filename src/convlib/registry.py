@@ -383,7 +383,7 @@ def assemble(exp: Experiment, parts: list[dict]) -> dict:
 
 
 __all__ = [
-    "StaleResult", "DirtyTree", "concat", "Probe", "Experiment", "REGISTRY", "experiment", "ranges", "span",
+    "StaleResult", "DirtyTree", "concat", "assemble", "Probe", "Experiment", "REGISTRY", "experiment", "ranges", "span",
     "item_probes", "load_all", "lookup", "profile", "compute", "scratch", "store", "get", "active_profile",
     "COMMITTED_PROFILES",
 ]

@@ -108,6 +108,6 @@ def lambda_min_cells(lambda_inputs: int, seed: int) -> dict:
 
 
 __all__ = [
-    "TENAS_VARIANTS", "cell_shards", "naswot_scores", "region_counts", "ntk_conditions", "tenas_shards", "tenas_runs",
-    "lambda_min_cells"
+    "TENAS_VARIANTS", "cell_shards", "naswot_scores", "region_counts", "ntk_conditions", "ntk_conditions_cpu",
+    "tenas_shards", "tenas_runs", "lambda_min_cells"
 ]

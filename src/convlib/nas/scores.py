@@ -244,5 +244,5 @@ def score_cells(archs: Sequence[DAGLike], seed: int, measures: Sequence[str] = M
 __all__ = [
     "NASWOT_BATCH", "NTK_BATCH", "LR_SAMPLES", "LR_BATCHES", "NB201_NORM", "NASWOT_NET", "PROXY", "THIN", "minibatch",
     "augmented_minibatch", "patches", "init_network", "naswot", "naswot_of", "ntk_cond", "ntk_cond_of", "ntk_of",
-    "linear_regions", "linear_regions_of", "score_cells",
+    "linear_regions", "linear_regions_of", "score_cells", "images",
 ]
