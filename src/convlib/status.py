@@ -85,12 +85,15 @@ def rechecks() -> pd.DataFrame:
 
 
 def chapters(profile: str = "paper") -> pd.DataFrame:
-    """Per chapter: registered experiments, how many are fresh, devices and total compute time."""
-    table = entries(profile)
+    """Per chapter: registered experiments, how many are fresh, devices and total compute time, over the
+    entries this profile asks for (not another committed profile's)."""
+    table, sections = entries(profile), registry.profile(profile)
+    own = {(n, e.key(e.params(sections[e.chapter]))) for n, e in registry.load_all().items() if e.chapter in sections}
+    table = table[[(n, k) in own for n, k in zip(table["experiment"], table["key"])]]
     rows = []
     for chapter in sorted({e.chapter for e in registry.load_all().values()}):
         names = sorted(n for n, e in registry.REGISTRY.items() if e.chapter == chapter)
-        mine = table[table["experiment"].isin(names) & (table["state"] != "orphan")]
+        mine = table[table["experiment"].isin(names)]
         rows.append((chapter, len(names), int((mine["state"] == "fresh").sum()),
                      ", ".join(sorted(set(mine["device"]))) or "-", round(float(mine["compute time (s)"].sum()), 1)))
     return pd.DataFrame(rows, columns=["chapter", "experiments", "fresh", "devices",
