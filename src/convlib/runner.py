@@ -108,6 +108,11 @@ def _rows(profile: str, only: list[str] | None,
     return rows, wanted
 
 
+def keys(profile: str = "paper", only: list[str] | None = None) -> set[tuple[str, str]]:
+    """The (name, key) pairs ``profile`` asks for (``only`` those experiments), without reading the store."""
+    return _rows(profile, only, keep=set())[1]
+
+
 def status(profile: str = "paper", only: list[str] | None = None) -> list[Row]:
     """One row per experiment of the profile; then, for a profile of ``registry.COMMITTED_PROFILES``, one
     per stored entry that only another committed profile asks for (its state, so a stale one fails
@@ -279,5 +284,6 @@ def run(profile: str = "paper", only: list[str] | None = None, force: bool = Fal
 
 
 __all__ = [
-    "MAX_WORKERS", "select", "status", "book_profile", "prune", "plan", "local_cluster", "check_scheduler", "run",
+    "MAX_WORKERS", "select", "keys", "status", "book_profile", "prune", "plan", "local_cluster", "check_scheduler",
+    "run",
 ]

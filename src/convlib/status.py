@@ -87,8 +87,7 @@ def rechecks() -> pd.DataFrame:
 def chapters(profile: str = "paper") -> pd.DataFrame:
     """Per chapter: registered experiments, how many are fresh, devices and total compute time, over the
     entries this profile asks for (not another committed profile's)."""
-    table, sections = entries(profile), registry.profile(profile)
-    own = {(n, e.key(e.params(sections[e.chapter]))) for n, e in registry.load_all().items() if e.chapter in sections}
+    table, own = entries(profile), runner.keys(profile)
     table = table[[(n, k) in own for n, k in zip(table["experiment"], table["key"])]]
     rows = []
     for chapter in sorted({e.chapter for e in registry.load_all().values()}):
@@ -126,8 +125,9 @@ def profile_note(chapter: str, profile: str | None = None) -> str:
         mine = [n for n, e in registry.load_all().items() if e.chapter == chapter]
         rows = runner.status(other, mine) if mine else []
         done = bool(rows) and all(r.state == "fresh" for r in rows)
-        keys_here = {r.name: r.key for r in runner.status(name, mine)} if mine else {}
-        part = "; ".join([f"{r.name}: all of it" for r in rows if r.state == "fresh" and keys_here.get(r.name) != r.key]
+        here_keys = runner.keys(name, mine) if mine else set()
+        part = "; ".join([f"{r.name}: all of it" for r in rows
+                          if r.state == "fresh" and (r.name, r.key) not in here_keys]
                          + [f"{r.name}: {r.shards[0]:,} of {r.shards[1]:,} shards" for r in rows
                             if r.state == "missing" and r.shards[0]])
         if done:
