@@ -12,8 +12,9 @@ localhost (the site must work offline); images that did not load; math that Math
 (an error node, a math element left as raw TeX, or ``$$`` left in the text); internal links whose file
 or ``#anchor`` does not exist.
 
-Layout (a reader stumbles): a display equation wider than its container at 1280 px (readable only
-through a scroll bar); a table wider than the text column (or its full-width cell) at 1280 px; a figure
+Layout (a reader stumbles): a display equation wider than its container (readable only through a scroll
+bar), or one MathJax had to break into lines itself (it breaks inside an aligned row or a fraction as
+readily as at a relation: the book writes its equations' breaks); a table wider than the text column (or its full-width cell) at 1280 px; a figure
 shown below 60 % of its size at 1280 px (its labels print below 6 pt); a visible code cell of more than
 12 lines; a visible code cell that calls ``glue(``; an image whose alt text is empty or a file path;
 ``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
@@ -84,15 +85,14 @@ LAYOUT = r"""(MIN_SCALE) => {
     const cls = el.classList.length ? '.' + Array.from(el.classList).slice(0, 2).join('.') : '';
     return tag + id + cls;
   };
-  const eqs = [];
+  const eqs = [], eqbreaks = [];
   for (const c of article.querySelectorAll('mjx-container[display="true"]')) {
     const math = c.querySelector('mjx-math') || c;
     const need = math.getBoundingClientRect().width, box = c.getBoundingClientRect().width;
-    if (need > box + tol) {
-      const holder = c.closest('[id]');
-      eqs.push({what: (holder && holder.id ? '#' + holder.id + ' ' : '') + tex(c), need: Math.round(need),
-                have: Math.round(box)});
-    }
+    const holder = c.closest('[id]'), what = (holder && holder.id ? '#' + holder.id + ' ' : '') + tex(c);
+    if (need > box + tol) eqs.push({what, need: Math.round(need), have: Math.round(box)});
+    // MathJax 4 broke a line itself (its line boxes): inside an aligned row or a fraction it breaks anywhere
+    else if (shown(c) && c.querySelector('mjx-linestack, mjx-linebox')) eqbreaks.push(what);
   }
   const tables = [], nans = [];
   for (const t of article.querySelectorAll('table')) {
@@ -136,15 +136,17 @@ LAYOUT = r"""(MIN_SCALE) => {
         wide.push({el, what: name(el) + ' "' + short(el.textContent).slice(0, 40) + '"', right: Math.round(r.right)});
     }
   }
-  return {vw, column: Math.round(column), page: document.documentElement.scrollWidth, eqs, tables, nans, code, images, shrunk,
+  return {vw, column: Math.round(column), page: document.documentElement.scrollWidth, eqs, eqbreaks, tables, nans, code, images, shrunk,
           wide: wide.map(w => ({what: w.what, right: w.right}))};
 }"""
 
 
 def layout_findings(state: dict, width: int) -> list[str]:
     """What :data:`LAYOUT` measured, as findings; tables only count at the widest width (on a phone they
-    may scroll, and the theme lets them); equations at every width (MathJax 4 breaks a wide one into lines)."""
+    may scroll, and the theme lets them); equations at every width (too wide, or broken into lines by MathJax 4)."""
     found = [f"equation {e['what']!r} is {e['need']} px wide in a {e['have']} px container" for e in state["eqs"]]
+    found += [f"equation {what!r} was broken into lines by MathJax: write its line breaks (aligned rows) so that "
+              "it fits" for what in state["eqbreaks"]]
     if width == max(WIDTHS):
         found += [f"table {t['what']!r} is {t['need']} px wide in a {t['have']} px column" for t in state["tables"]]
         found += [f"figure {i['src']} is shown at {i['scale']:.0%} of its size: its 10 pt text prints at "

@@ -166,6 +166,8 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
         '<table><caption>Holes</caption><tr><th>acc</th></tr><tr><td>NaN</td></tr></table>'
         '<mjx-container display="true" style="display:block;max-width:500px;overflow-x:auto"><mjx-math '
         'style="display:inline-block;width:800px">K = \\sum</mjx-math></mjx-container>'
+        '<mjx-container display="true" style="display:block"><mjx-math style="display:inline-block"><mjx-linestack>'
+        'E = mc^2</mjx-linestack></mjx-math></mjx-container>'
         '<div style="width:1500px">a banner</div>'))
     problems = check_site.check(site, tmp_path / "shots", CHROMIUM)
     text = "\n".join(problems)
@@ -175,7 +177,7 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
                   "table 'Wide one' is", "visible code cell of 13 lines (max 12) starting 'y0 = 0'",
                   "visible code cell calls glue( starting 'glue(\"r\", 0.5)'",
                   "alt text '../_images/abc123.png' (empty or a path)", "alt text '' (empty or a path)",
-                  "NaN in table 'Holes' (1 cell(s))", "is shown at 50% of its size: its 10 pt text prints at 5.0 pt", "page is 1508 px wide in a 420 px viewport: div \"a banner\" reaches 1508 px"):
+                  "NaN in table 'Holes' (1 cell(s))", "equation 'E = mc^2' was broken into lines by MathJax", "is shown at 50% of its size: its 10 pt text prints at 5.0 pt", "page is 1508 px wide in a 420 px viewport: div \"a banner\" reaches 1508 px"):
         assert fault in text, f"{fault!r} not reported:\n{text}"
     # tables and figure sizes count at 1280 px only; equations (MathJax 4 breaks them), the page width, code and
     # alt texts at both widths
