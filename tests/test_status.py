@@ -32,8 +32,21 @@ def test_page_tables_show_every_entry_whole(toy_store):
     runner.run(profile=profile, only=["toy"], allow_dirty=True, progress=False)
     entries = status.entries(profile)
     t = status.entries_table(profile)
-    assert t.columns == ("experiment", "state", "shards", "device", "compute time (s)", "date (UTC)")
+    assert t.columns == ("experiment", "state", "shards", "device", "CPU time (s)", "GPU time (s)", "date (UTC)")
     assert [r[0] for r in t.cells] == list(entries["experiment"]) and "NaN" not in t._repr_html_()
+    assert set(entries["GPU time (s)"].isna()) == {True}  # nothing ran on a GPU: a dash, not 0
+    # a shard computed on a GPU counts in the GPU column only: CPU and GPU seconds are not summed
+    shards = sorted(store.glob("toy.shards/**/*.json"))
+    walls = [json.loads(path.read_text())["provenance"]["wall_s"] for path in shards]
+    doc = json.loads(shards[0].read_text())
+    doc["provenance"].update(device="NVIDIA H200", wall_s=5.0)
+    shards[0].write_text(json.dumps(doc))
+    row = status.entries(profile).set_index("experiment").loc["toy.shards"]
+    assert row["GPU time (s)"] == 5.0 and row["CPU time (s)"] == round(sum(walls[1:]), 1)
+    chapter = status.chapters(profile).loc["00_toy"]
+    devices = chapter["devices"].split("; ")  # each device once, though two entries ran on this CPU
+    assert chapter["GPU time (s)"] == 5.0 and devices[0] == "NVIDIA H200" and len(devices) == len(set(devices)) == 2
+    assert chapter["CPU time (s)"] == round(status.entries(profile)["CPU time (s)"].sum(), 1)
     p = status.parameters_table(profile)
     assert p.columns == ("experiment", "key", "commit", "parameters")
     assert [r[3] for r in p.cells] == list(entries["parameters"])  # never cut

@@ -48,7 +48,9 @@ def provenance_versions(docs: list[tuple[results.Entry, dict]], key: str) -> str
 
 def entries(profile: str = "paper") -> pd.DataFrame:
     """One row per experiment of the profile: its key, state (``runner.status``), parameters, shards,
-    devices, commits, total compute time and date of the newest shard."""
+    devices (separated by "; "), commits, the compute time of its shards on a CPU and on a GPU (each shard's
+    wall seconds, summed per kind of device: a CPU second and a GPU second do not add up; NaN where none ran
+    there) and the date of its newest shard."""
     state = {(r.name, r.key): r.state for r in runner.status(profile)}
     groups: dict[tuple[str, str], list[dict]] = {}
     for entry, doc in _docs():
@@ -58,12 +60,21 @@ def entries(profile: str = "paper") -> pd.DataFrame:
         provs = [d["provenance"] for d in docs]
         rows.append((name, key, state.get((name, key), "orphan"),
                      ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(docs[0]["params"].items())) or "none",
-                     len(docs), ", ".join(sorted({p.get("device", "?") for p in provs})),
+                     len(docs), "; ".join(sorted({p.get("device", "?") for p in provs})),
                      ", ".join(sorted({p.get("commit", "?")[:12] for p in provs})),
-                     round(sum(p.get("wall_s", 0.0) for p in provs), 1),
+                     *(_seconds([p for p in provs if _on_cpu(p) == cpu]) for cpu in (True, False)),
                      max(p.get("date", "?") for p in provs).replace("T", " ").replace("+00:00", "")))
     return pd.DataFrame(rows, columns=["experiment", "key", "state", "parameters", "shards", "device", "commit",
-                                       "compute time (s)", "date (UTC)"])
+                                       "CPU time (s)", "GPU time (s)", "date (UTC)"])
+
+
+def _on_cpu(provenance: dict) -> bool:
+    return str(provenance.get("device", "cpu")).startswith("cpu")
+
+
+def _seconds(provs: list[dict]) -> float:
+    """Summed wall seconds of shards (NaN for none)."""
+    return round(sum(p.get("wall_s", 0.0) for p in provs), 1) if provs else float("nan")
 
 
 def rechecks() -> pd.DataFrame:
@@ -85,8 +96,8 @@ def rechecks() -> pd.DataFrame:
 
 
 def chapters(profile: str = "paper") -> pd.DataFrame:
-    """Per chapter: registered experiments, how many are fresh, devices and total compute time, over the
-    entries this profile asks for (not another committed profile's)."""
+    """Per chapter: registered experiments, how many are fresh, devices and compute time on a CPU and on a
+    GPU (NaN where none ran there), over the entries this profile asks for (not another committed profile's)."""
     table, own = entries(profile), runner.keys(profile)
     table = table[[(n, k) in own for n, k in zip(table["experiment"], table["key"])]]
     rows = []
@@ -94,9 +105,10 @@ def chapters(profile: str = "paper") -> pd.DataFrame:
         names = sorted(n for n, e in registry.REGISTRY.items() if e.chapter == chapter)
         mine = table[table["experiment"].isin(names)]
         rows.append((chapter, len(names), int((mine["state"] == "fresh").sum()),
-                     ", ".join(sorted(set(mine["device"]))) or "-", round(float(mine["compute time (s)"].sum()), 1)))
+                     "; ".join(sorted({d for devices in mine["device"] for d in devices.split("; ")})) or "-",
+                     *(round(float(mine[c].sum(min_count=1)), 1) for c in ("CPU time (s)", "GPU time (s)"))))
     return pd.DataFrame(rows, columns=["chapter", "experiments", "fresh", "devices",
-                                       "compute time (s)"]).set_index("chapter")
+                                       "CPU time (s)", "GPU time (s)"]).set_index("chapter")
 
 
 PURPOSE = {"gpu": "larger sizes for one GPU command, the paper's where they fit", "paper": "sized for a two-core CPU"}
@@ -154,13 +166,13 @@ def environment_table() -> present.Table:
 
 def chapters_table(profile: str = "paper") -> present.Table:
     """:func:`chapters` as a table."""
-    return present.table(chapters(profile), {"compute time (s)": "{:,.1f}"}, index=True)
+    return present.table(chapters(profile), dict.fromkeys(("CPU time (s)", "GPU time (s)"), "{:,.1f}"), index=True)
 
 
 def entries_table(profile: str = "paper") -> present.Table:
-    """Every cached result: its state, shards, device, compute time and date (:func:`entries`)."""
-    cols = ["experiment", "state", "shards", "device", "compute time (s)", "date (UTC)"]
-    return present.table(entries(profile)[cols], {"shards": "{:,d}", "compute time (s)": "{:,.1f}"})
+    """Every cached result: its state, shards, device, CPU and GPU time and date (:func:`entries`)."""
+    cols = ["experiment", "state", "shards", "device", "CPU time (s)", "GPU time (s)", "date (UTC)"]
+    return present.table(entries(profile)[cols], {"shards": "{:,d}", **dict.fromkeys(cols[4:6], "{:,.1f}")})
 
 
 def rechecks_table() -> present.Table:
