@@ -382,29 +382,38 @@ def _fig3_gd(key: str, profile: str) -> Measured:
       "space_width_mnist", "space_width_cifar10", "space_own_width_mnist", "space_own_width_cifar10",
       "space_own_cond_mnist", "space_own_cond_cifar10")
 def _space(key: str, profile: str) -> Measured:
-    from convlib.pages.ch05_dag import ntk_rate
-
+    """A row of chapter 05's scale table (``pages.ch05_dag.scale_table``); for depth and width also Kendall tau
+    over every DAG with a path, those without a trained path (d = 0) included."""
     parts = key.split("_")
     mode = "own" if parts[1] == "own" else "fixed"
     what, ds = parts[-2], parts[-1]
+    training, predictor = _SCALE_ROWS[mode, what]
+    row = _scale_table(profile, ds).loc[(training, predictor)]
     R = result("ch05.all_dags_seeds", profile)
-    speed = R[f"{ds}_speed_{mode}"]
-    lam = R[f"{ds}_exact_lam"] / (np.where(R[f"{ds}_exact_diag"] > 0, R[f"{ds}_exact_diag"], 1) if mode == "own" else 1)
-    x = {"lambda": lam, "cond": ntk_rate(R, ds)}.get(what, R.get(what))
-    live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
-    n_boot = _section("05_dag_experiments", profile)["n_boot"]
-    also = ""
+    speed, also = R[f"{ds}_speed_{mode}"], ""
     if what in ("depth", "width"):  # the principles speak of DAGs with a trained path (d > 0), as in chapter 04
-        every = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
+        live = (R[f"{ds}_exact_lam"] > 0) & np.isfinite(speed).all(0)
+        every = tau_ci(speed[:, live].mean(0), R[what][live], n_boot=_section("05_dag_experiments", profile)["n_boot"])
         also = (f"; with the {(live & (R['depth'] == 0)).sum()} DAGs without a trained path (d = 0) too: "
-                f"{every.value:+.3f} "
-                f"[{every.lo:+.3f}, {every.hi:+.3f}]")
-        live &= R["depth"] > 0
-    m = tau_ci(speed[:, live].mean(0), x[live], n_boot=n_boot)
-    per_seed = [_stats.kendalltau(s[live], x[live]).statistic for s in speed]
-    return Measured(m.value, m.se, m.lo, m.hi, None,
-                    f"{live.sum()} DAGs, speed averaged over {len(speed)} seeds; per seed "
-                    + " / ".join(f"{t:+.3f}" for t in per_seed) + also)
+                f"{every.value:+.3f} [{every.lo:+.3f}, {every.hi:+.3f}]")
+    return Measured(row["Kendall tau"], 0.0, row["95% CI low"], row["95% CI high"], None,
+                    f"{row['DAGs']} DAGs, speed averaged over {len(speed)} seeds; per seed from "
+                    f"{row['seeds: lowest tau']:+.3f} to {row['seeds: highest tau']:+.3f}" + also)
+
+
+_SCALE_ROWS = {("fixed", "lambda"): ("one step for all", "lambda_min"),
+               ("own", "lambda"): ("own step (scale removed)", "lambda_min / mean diagonal"),
+               ("own", "cond"): ("own step (scale removed)", "lambda_min / lambda_max of the NTK"),
+               **{(mode, what): (label, f"effective {what}") for mode, label in
+                  (("fixed", "one step for all"), ("own", "own step (scale removed)")) for what in ("depth", "width")}}
+
+
+@functools.cache
+def _scale_table(profile: str, ds: str) -> pd.DataFrame:
+    from convlib.pages.ch05_dag import scale_table
+
+    n_boot = _section("05_dag_experiments", profile)["n_boot"]
+    return scale_table(result("ch05.all_dags_seeds", profile), [ds], n_boot).set_index(["training", "predictor"])
 
 
 # ---- chapter 06
