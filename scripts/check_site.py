@@ -14,10 +14,10 @@ or ``#anchor`` does not exist.
 
 Layout (a reader stumbles): a display equation wider than its container (readable only through a scroll
 bar), or one MathJax had to break into lines itself (it breaks inside an aligned row or a fraction as
-readily as at a relation: the book writes its equations' breaks); a table wider than the text column (or its full-width cell) at 1280 px; a figure
-shown below 60 % of its size at 1280 px (its labels print below 6 pt); a visible code cell of more than
-12 lines; a visible code cell that calls ``glue(``; an image whose alt text is empty or a file path;
-``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
+readily as at a relation: the book writes its equations' breaks); a table wider than the text column (or
+its full-width cell) at 1280 px; a figure shown below 60 % of its size at 1280 px (its labels print below
+6 pt); a visible code cell of more than 12 lines; a visible code cell that calls ``glue(``; an image whose
+alt text is empty or a file path; ``NaN`` in a rendered table; a page wider than the viewport (at either width). Every finding names
 the page, the width and the element. ``--pages`` checks only the pages named (file name or path
 under the site). Exit status 1 lists every problem.
 """
