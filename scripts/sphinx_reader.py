@@ -7,6 +7,10 @@
   unnumbered block (``:nonumber:``) titled ``Lemma 3.2 of Chen et al. (one linear edge)`` as
   "Lemma (Lemma 3.2 of Chen et al. (one linear edge))"; when the title starts with the block's own
   kind, it is shown as written: "Lemma 3.2 of Chen et al. (one linear edge)".
+* Punctuation stays with the inline math it touches. A browser may break a line between a typeset formula
+  (an inline block) and the full stop after it, which then starts a line of its own on a phone; a formula
+  and the punctuation written against it (``($K$).``) are wrapped in one ``convlib-nowrap`` span
+  (``book/_static/book.css``: no break inside).
 """
 from __future__ import annotations
 
@@ -48,9 +52,43 @@ def paper_titles(doctree: nodes.Node) -> None:
         block["realtype"] = ""  # sphinx-proof's HTML writer then prefixes nothing
 
 
+OPENING, CLOSING = "([{\u201c\u2018", ".,;:!?)]}\u2019\u201d%"
+
+
+def math_punctuation(doctree: nodes.Node) -> None:
+    """Wrap each inline formula, with the opening brackets written right before it and the punctuation
+    right after it (no space between), in one ``inline`` node of class ``convlib-nowrap``."""
+    for math in list(doctree.findall(nodes.math)):
+        parent = math.parent
+        i = parent.index(math)
+        before = parent[i - 1] if i > 0 and isinstance(parent[i - 1], nodes.Text) else None
+        after = parent[i + 1] if i + 1 < len(parent) and isinstance(parent[i + 1], nodes.Text) else None
+        head = re.search(f"[{re.escape(OPENING)}]+$", str(before)) if before is not None else None
+        tail = re.match(f"[{re.escape(CLOSING)}]+", str(after)) if after is not None else None
+        if not head and not tail:
+            continue
+        group = nodes.inline(classes=["convlib-nowrap"])
+        parent.replace(math, group)
+        if head:
+            _shorten(parent, before, str(before)[:head.start()])
+            group += nodes.Text(head.group())
+        group += math
+        if tail:
+            _shorten(parent, after, str(after)[tail.end():])
+            group += nodes.Text(tail.group())
+
+
+def _shorten(parent: nodes.Element, text: nodes.Text, rest: str) -> None:
+    if rest:
+        parent.replace(text, nodes.Text(rest))
+    else:
+        parent.remove(text)
+
+
 def _resolved(app, doctree, docname) -> None:
     caption_alt(doctree)
     paper_titles(doctree)
+    math_punctuation(doctree)
 
 
 def setup(app):

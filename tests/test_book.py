@@ -266,3 +266,24 @@ def test_bookrun_does_not_interrupt_a_kernel_it_shuts_down():
 
     while_running, at_shutdown = asyncio.run(signals_sent())
     assert while_running == [signal.SIGINT] and signal.SIGINT not in at_shutdown
+
+
+def test_sphinx_reader_keeps_punctuation_with_its_inline_formula():
+    import importlib.util
+
+    from docutils import nodes
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+    para = nodes.paragraph("", "", nodes.Text("moments ("), nodes.math("", "M_s"), nodes.Text("), then "),
+                           nodes.math("", "K"), nodes.Text("."), nodes.Text(" Alone "), nodes.math("", "x"),
+                           nodes.Text(" and spaced "), nodes.math("", "y"), nodes.Text(" ."))
+    text = para.astext()
+    sphinx_reader.math_punctuation(para)
+    assert para.astext() == text  # the words are unchanged, only grouped
+    groups = [g for g in para.children if isinstance(g, nodes.inline)]
+    assert [g.astext() for g in groups] == ["(M_s),", "K."] and all(g["classes"] == ["convlib-nowrap"] for g in groups)
+    assert [type(c).__name__ for c in para.children] == ["Text", "inline", "Text", "inline", "Text", "math", "Text",
+                                                          "math", "Text"]
+    assert str(para.children[0]) == "moments " and str(para.children[2]) == " then "
