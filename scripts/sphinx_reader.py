@@ -11,6 +11,10 @@
   (an inline block) and the full stop after it, which then starts a line of its own on a phone; a formula
   and the punctuation written against it (``($K$).``) are wrapped in one ``convlib-nowrap`` span
   (``book/_static/book.css``: no break inside).
+* A glued value that reads as prose is set in the text's weight. myst-nb prints every ``{glue:text}``
+  value in bold, which marks a computed number well but turns a glued clause ("the first 100 of the
+  release's 1,000 epochs, on a smaller training set, ...") into a shouted one: a value of five or more
+  words, at least half of them words without digits, gets the class ``convlib-prose``.
 """
 from __future__ import annotations
 
@@ -85,10 +89,25 @@ def _shorten(parent: nodes.Element, text: nodes.Text, rest: str) -> None:
         parent.remove(text)
 
 
+def is_prose(text: str) -> bool:
+    """Five or more words, at least half of them with a letter and no digit."""
+    words = text.split()
+    plain = [w for w in words if re.search(r"[^\W\d_]", w) and not re.search(r"\d", w)]
+    return len(words) >= 5 and 2 * len(plain) >= len(words)
+
+
+def prose_glue(doctree: nodes.Node) -> None:
+    """Mark each glued text value (myst-nb's ``pasted-text``) that :func:`is_prose` as ``convlib-prose``."""
+    for node in doctree.findall(nodes.inline):
+        if "pasted-text" in node["classes"] and is_prose(node.astext()):
+            node["classes"].append("convlib-prose")
+
+
 def _resolved(app, doctree, docname) -> None:
     caption_alt(doctree)
     paper_titles(doctree)
     math_punctuation(doctree)
+    prose_glue(doctree)
 
 
 def setup(app):

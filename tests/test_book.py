@@ -287,3 +287,19 @@ def test_sphinx_reader_keeps_punctuation_with_its_inline_formula():
     assert [type(c).__name__ for c in para.children] == ["Text", "inline", "Text", "inline", "Text", "math", "Text",
                                                           "math", "Text"]
     assert str(para.children[0]) == "moments " and str(para.children[2]) == " then "
+
+
+def test_sphinx_reader_sets_glued_prose_in_the_texts_weight():
+    import importlib.util
+
+    from docutils import nodes
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+    glued = ["the first 100 of the release's 1,000 epochs, on a smaller training set", "0.0549 / 0.194 / 0.254",
+             "41.4 [40.8, 41.9]", "DAG#1 < DAG#2 < DAG#3", "not reproduced / reproduced", "Zhou et al. 2020, Figure 2"]
+    para = nodes.paragraph("", "", *(nodes.inline(t, t, classes=["pasted-text"]) for t in glued),
+                           nodes.inline("a plain span of many words here", "a plain span of many words here"))
+    sphinx_reader.prose_glue(para)
+    assert ["convlib-prose" in n["classes"] for n in para.children] == [True, False, False, False, False, True, False]
