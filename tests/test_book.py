@@ -130,6 +130,15 @@ def _check_site():
     return check_site
 
 
+def _sphinx_reader():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
+    sphinx_reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphinx_reader)
+    return sphinx_reader
+
+
 def _article(body: str) -> str:
     return f'<html><body><main><article class="bd-article"><section style="max-width:600px">{body}</section>' \
            '</article></main></body></html>'
@@ -195,14 +204,10 @@ def test_site_check_finds_each_kind_of_fault(tmp_path):
 
 
 def test_sphinx_reader_gives_a_captioned_figure_its_caption_as_alt_text():
-    import importlib.util
-
     from docutils import nodes
     from docutils.utils import new_document
 
-    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
-    sphinx_reader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphinx_reader)
+    sphinx_reader = _sphinx_reader()
     doc = new_document("page")
     glued = nodes.figure("", nodes.image(uri="_images/a.png"), nodes.caption("", "Relative error\n  against width."))
     kept = nodes.figure("", nodes.image(uri="_images/b.png", alt="Set by hand."), nodes.caption("", "Caption."))
@@ -214,14 +219,10 @@ def test_sphinx_reader_gives_a_captioned_figure_its_caption_as_alt_text():
 
 
 def test_sphinx_reader_titles_a_papers_result_by_its_own_number_only():
-    import importlib.util
-
     from docutils import nodes
     from sphinx_proof.nodes import unenumerable_node
 
-    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
-    sphinx_reader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphinx_reader)
+    sphinx_reader = _sphinx_reader()
 
     def block(kind, *title):
         node = unenumerable_node(realtype=kind)
@@ -269,13 +270,9 @@ def test_bookrun_does_not_interrupt_a_kernel_it_shuts_down():
 
 
 def test_sphinx_reader_keeps_punctuation_with_its_inline_formula():
-    import importlib.util
-
     from docutils import nodes
 
-    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
-    sphinx_reader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphinx_reader)
+    sphinx_reader = _sphinx_reader()
     para = nodes.paragraph("", "", nodes.Text("moments ("), nodes.math("", "M_s"), nodes.Text("), then "),
                            nodes.math("", "K"), nodes.Text("."), nodes.Text(" Alone "), nodes.math("", "x"),
                            nodes.Text(" and spaced "), nodes.math("", "y"), nodes.Text(" ."))
@@ -290,13 +287,9 @@ def test_sphinx_reader_keeps_punctuation_with_its_inline_formula():
 
 
 def test_sphinx_reader_sets_glued_prose_in_the_texts_weight():
-    import importlib.util
-
     from docutils import nodes
 
-    spec = importlib.util.spec_from_file_location("sphinx_reader", ROOT / "scripts" / "sphinx_reader.py")
-    sphinx_reader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphinx_reader)
+    sphinx_reader = _sphinx_reader()
     glued = ["the first 100 of the release's 1,000 epochs, on a smaller training set", "0.0549 / 0.194 / 0.254",
              "41.4 [40.8, 41.9]", "DAG#1 < DAG#2 < DAG#3", "not reproduced / reproduced", "Zhou et al. 2020, Figure 2"]
     para = nodes.paragraph("", "", *(nodes.inline(t, t, classes=["pasted-text"]) for t in glued),
