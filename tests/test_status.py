@@ -47,6 +47,12 @@ def test_page_tables_show_every_entry_whole(toy_store):
     devices = chapter["devices"].split("; ")  # each device once, though two entries ran on this CPU
     assert chapter["GPU time (s)"] == 5.0 and devices[0] == "NVIDIA H200" and len(devices) == len(set(devices)) == 2
     assert chapter["CPU time (s)"] == round(status.entries(profile)["CPU time (s)"].sum(), 1)
+    # a CPU name that holds "; " (device_name on a GPU machine whose GPU a computation left unused) stays whole
+    doc = json.loads(shards[1].read_text())
+    doc["provenance"].update(device="cpu (x86_64, 16 cores; NVIDIA H200 unused)")
+    shards[1].write_text(json.dumps(doc))
+    assert "cpu (x86_64, 16 cores; NVIDIA H200 unused)" in status.chapters(profile).loc["00_toy", "devices"]
+    assert status.entries(profile).set_index("experiment").loc["toy.shards", "CPU time (s)"] == round(sum(walls[1:]), 1)
     p = status.parameters_table(profile)
     assert p.columns == ("experiment", "key", "commit", "parameters")
     assert [r[3] for r in p.cells] == list(entries["parameters"])  # never cut

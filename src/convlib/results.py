@@ -121,6 +121,11 @@ def device_name(cuda: bool = True) -> str:
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores{unused})"
 
 
+def is_cpu(device: str) -> bool:
+    """Whether a name that :func:`device_name` gave is a CPU's."""
+    return str(device).startswith("cpu")
+
+
 def cuda_allocations() -> int:
     """How many CUDA memory allocations this process has made so far (0 while CUDA is not initialised):
     a computation used the GPU when the count grew while it ran."""
@@ -305,6 +310,6 @@ def stored() -> Iterator[Entry]:
 
 __all__ = [
     "TMP", "CorruptEntry", "cache_dir", "cache_enabled", "jsonable", "param_hash", "Entry", "source_state",
-    "device_name", "cuda_allocations", "provenance", "data_changes", "check", "scratch", "clear_scratch", "clean_tmp",
-    "write", "restamp", "read_doc", "read", "stored_shards", "stored",
+    "device_name", "is_cpu", "cuda_allocations", "provenance", "data_changes", "check", "scratch", "clear_scratch",
+    "clean_tmp", "write", "restamp", "read_doc", "read", "stored_shards", "stored",
 ]

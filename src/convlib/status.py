@@ -48,7 +48,7 @@ def provenance_versions(docs: list[tuple[results.Entry, dict]], key: str) -> str
 
 def entries(profile: str = "paper") -> pd.DataFrame:
     """One row per experiment of the profile: its key, state (``runner.status``), parameters, shards,
-    devices (separated by "; "), commits, the compute time of its shards on a CPU and on a GPU (each shard's
+    devices (a tuple of names), commits, the compute time of its shards on a CPU and on a GPU (each shard's
     wall seconds, summed per kind of device: a CPU second and a GPU second do not add up; NaN where none ran
     there) and the date of its newest shard."""
     state = {(r.name, r.key): r.state for r in runner.status(profile)}
@@ -60,16 +60,13 @@ def entries(profile: str = "paper") -> pd.DataFrame:
         provs = [d["provenance"] for d in docs]
         rows.append((name, key, state.get((name, key), "orphan"),
                      ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(docs[0]["params"].items())) or "none",
-                     len(docs), "; ".join(sorted({p.get("device", "?") for p in provs})),
+                     len(docs), tuple(sorted({p.get("device", "?") for p in provs})),
                      ", ".join(sorted({p.get("commit", "?")[:12] for p in provs})),
-                     *(_seconds([p for p in provs if _on_cpu(p) == cpu]) for cpu in (True, False)),
+                     *(_seconds([p for p in provs if results.is_cpu(p.get("device", "cpu")) == cpu])
+                       for cpu in (True, False)),
                      max(p.get("date", "?") for p in provs).replace("T", " ").replace("+00:00", "")))
     return pd.DataFrame(rows, columns=["experiment", "key", "state", "parameters", "shards", "device", "commit",
                                        "CPU time (s)", "GPU time (s)", "date (UTC)"])
-
-
-def _on_cpu(provenance: dict) -> bool:
-    return str(provenance.get("device", "cpu")).startswith("cpu")
 
 
 def _seconds(provs: list[dict]) -> float:
@@ -105,7 +102,7 @@ def chapters(profile: str = "paper") -> pd.DataFrame:
         names = sorted(n for n, e in registry.REGISTRY.items() if e.chapter == chapter)
         mine = table[table["experiment"].isin(names)]
         rows.append((chapter, len(names), int((mine["state"] == "fresh").sum()),
-                     "; ".join(sorted({d for devices in mine["device"] for d in devices.split("; ")})) or "-",
+                     "; ".join(sorted({d for devices in mine["device"] for d in devices})) or "-",
                      *(round(float(mine[c].sum(min_count=1)), 1) for c in ("CPU time (s)", "GPU time (s)"))))
     return pd.DataFrame(rows, columns=["chapter", "experiments", "fresh", "devices",
                                        "CPU time (s)", "GPU time (s)"]).set_index("chapter")
@@ -172,7 +169,8 @@ def chapters_table(profile: str = "paper") -> present.Table:
 def entries_table(profile: str = "paper") -> present.Table:
     """Every cached result: its state, shards, device, CPU and GPU time and date (:func:`entries`)."""
     cols = ["experiment", "state", "shards", "device", "CPU time (s)", "GPU time (s)", "date (UTC)"]
-    return present.table(entries(profile)[cols], {"shards": "{:,d}", **dict.fromkeys(cols[4:6], "{:,.1f}")})
+    table = entries(profile)[cols].assign(device=lambda t: t["device"].map("; ".join))
+    return present.table(table, {"shards": "{:,d}", **dict.fromkeys(cols[4:6], "{:,.1f}")})
 
 
 def rechecks_table() -> present.Table:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from convlib import paper, present, registry, theory
+from convlib import paper, present, registry, results, theory
 from convlib.experiments.ch06_nas import TENAS_VARIANTS
 from convlib.nas import benchmark, in_box, scores, search
 
@@ -352,8 +352,8 @@ def device_agreement(K: dict, devices: np.ndarray, C: dict, acc: np.ndarray) -> 
 def device_numbers(agree: pd.DataFrame) -> dict[str, object]:
     """The text's numbers from ``device_agreement``: the CPU's row (``cpu_*``) and the other device's
     (``gpu_*``, the first row not on a CPU), NaN where there is no such row."""
-    cpu = [d for d in agree.index if str(d).startswith("cpu")]
-    gpu = [d for d in agree.index if not str(d).startswith("cpu")]
+    cpu = [d for d in agree.index if results.is_cpu(d)]
+    gpu = [d for d in agree.index if not results.is_cpu(d)]
     nan = pd.Series(np.nan, index=agree.columns)
     c, g = (agree.loc[rows[0]] if rows else nan for rows in (cpu, gpu))
     count = lambda v: int(v) if np.isfinite(v) else v  # noqa: E731
